@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make run` (install, build the index, serve) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTHON ?= python3
+
+.PHONY: install run build test lint bench soak browsers clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU build on this machine's disk, never a CUDA download.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+browsers:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+build: install
+	$(VENV)/bin/qa build
+
+run: build
+	$(VENV)/bin/qa serve
+
+lint: install
+	$(VENV)/bin/ruff check qa tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check qa tests $(wildcard benchmarks)
+
+test: install browsers lint
+	$(VENV)/bin/python -m pytest -q
+
+bench: build
+	$(VENV)/bin/qa bench
+
+soak: build
+	$(VENV)/bin/python -m pytest -q -m soak -p no:cacheprovider tests/test_soak.py
+
+clean:
+	rm -rf $(VENV) index/*/ index/manifest.json index/.staging-* .pytest_cache

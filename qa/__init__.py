@@ -1,0 +1,3 @@
+"""reportqa: ask a report questions, get back the paragraphs that answer them."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""JSON routes: /api/ask, /api/passages, /healthz."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from qa.config import MODEL_NAME
+from qa.schemas import (
+    AskRequest,
+    AskResponse,
+    ErrorOut,
+    Health,
+    PassageList,
+    PassageOut,
+    passage_out,
+    response_from_result,
+)
+from qa.service import AnswerService
+
+router = APIRouter()
+
+ERRORS = {
+    400: {"model": ErrorOut, "description": "Malformed JSON"},
+    413: {"model": ErrorOut, "description": "Body over the size limit"},
+    415: {"model": ErrorOut, "description": "Body is not application/json"},
+    422: {"model": ErrorOut, "description": "The question or top_k is not acceptable"},
+    503: {"model": ErrorOut, "description": "The index is still loading"},
+}
+
+
+def ready_service(request: Request) -> AnswerService:
+    """The loaded service, or a 503 while the index is still loading."""
+    service: AnswerService | None = request.app.state.service
+    if service is None:
+        raise HTTPException(status_code=503, detail="the service is starting; try again in a few seconds")
+    return service
+
+
+@router.post("/api/ask", response_model=AskResponse, responses=ERRORS, tags=["ask"])
+async def ask(body: AskRequest, request: Request) -> AskResponse:
+    """Answer a question with the report's own sentence and the passages it cites, best first."""
+    started = time.perf_counter()
+    service = ready_service(request)
+    result, _cached = await service.ask(body.question, body.top_k)
+    response = response_from_result(result, took_ms=(time.perf_counter() - started) * 1000)
+    response.question = body.question
+    return response
+
+
+@router.get("/api/passages", response_model=PassageList, responses=ERRORS, tags=["passages"])
+def list_passages(request: Request) -> PassageList:
+    """Every passage of the report in document order."""
+    corpus = ready_service(request).corpus
+    passages = [passage_out(p, *corpus.neighbours(p)) for p in corpus.passages]
+    return PassageList(doc=corpus.reports[0].slug, count=len(passages), passages=passages)
+
+
+@router.get(
+    "/api/passages/{ref}",
+    response_model=PassageOut,
+    responses={404: {"model": ErrorOut, "description": "No passage has that id"}, **ERRORS},
+    tags=["passages"],
+)
+def get_passage(ref: str, request: Request) -> PassageOut:
+    """One passage by citation id: `16`, `¶16`, `para 16`, `D4`, `table-1`, `summary` (any case)."""
+    corpus = ready_service(request).corpus
+    passage = corpus.resolve(ref[:100])
+    if passage is None:
+        raise HTTPException(
+            status_code=404,
+            detail=f"no passage {ref[:100]!r}; ids are {', '.join(corpus.ids)}",
+        )
+    return passage_out(passage, *corpus.neighbours(passage))
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": ErrorOut}}, tags=["health"])
+def health(request: Request) -> Health | JSONResponse:
+    """Ready once the index is loaded and the model warmed; 503 until then."""
+    service: AnswerService | None = request.app.state.service
+    if service is None:
+        error = request.app.state.load_error
+        detail = "the index failed to load" if error else "loading"
+        return JSONResponse({"status": "starting", "detail": detail}, status_code=503)
+    return Health(
+        status="ok",
+        passages=len(service.corpus.passages),
+        model=MODEL_NAME,
+        index=service.searcher.fingerprint,
+    )

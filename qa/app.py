@@ -1,0 +1,174 @@
+"""The FastAPI application: loading the index in the background, limits, errors, headers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from qa.api import router as api_router
+from qa.config import Settings, load_settings
+from qa.index import Embedder, open_index
+from qa.search import Searcher
+from qa.service import AnswerService
+
+log = logging.getLogger("qa.app")
+
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+WARM_UP_QUESTION = "How many cannabis factories were found in London?"
+
+
+def load_service(settings: Settings) -> AnswerService:
+    """Load the model and the index (building it if needed) and warm the model."""
+    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
+    index = open_index(settings, embedder)
+    searcher = Searcher(index, embedder)
+    searcher.ask(WARM_UP_QUESTION)  # the first model call is slow; pay it before serving
+    return AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
+
+
+class BodyLimit:
+    """Refuse request bodies over a byte limit with 413, counting as they stream (chunked too)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_error(send, 413, f"request body over {self.max_bytes} bytes")
+            return
+        # Bodies are small (16 KiB), so read them whole here, stopping at the limit, and replay.
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > self.max_bytes:
+                await _send_error(send, 413, f"request body over {self.max_bytes} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status, headers=SECURITY_HEADERS)
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _readable(error: dict) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "the body is not valid JSON"}, status_code=400)
+        return JSONResponse({"detail": "; ".join(_readable(e) for e in errors)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return JSONResponse({"detail": "internal error; the request was not answered"}, status_code=500)
+
+
+def _install_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def json_only(request: Request, call_next: Callable) -> JSONResponse:
+        if request.method == "POST" and request.url.path.startswith("/api/"):
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != "application/json":
+                return JSONResponse({"detail": "send the body as application/json"}, status_code=415)
+        return await call_next(request)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable) -> JSONResponse:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path in {"/docs", "/redoc"}:
+            # Swagger UI needs its CDN script and inline bootstrap; only these two pages get it.
+            del response.headers["content-security-policy"]
+        return response
+
+
+def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:
+    """The app. With `service` given it is ready at once; otherwise it loads in the background."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.service is None:
+            threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
+        yield
+        if app.state.service is not None:
+            app.state.service.close()
+
+    app = FastAPI(
+        title="reportqa",
+        summary="Ask a report questions; get back the paragraphs that answer them, cited by number.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.load_error = None
+    _install_error_handlers(app)
+    _install_middleware(app)
+    app.include_router(api_router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _load_into(app: FastAPI, settings: Settings) -> None:
+    try:
+        app.state.service = load_service(settings)
+        log.info("ready: %d passages", len(app.state.service.corpus.passages))
+    except Exception as error:
+        app.state.load_error = str(error)
+        log.exception("could not load the index")

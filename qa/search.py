@@ -1,0 +1,287 @@
+"""Answer questions: understand the query, fuse dense and keyword scores, pick the answer sentence."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qa.corpus import Corpus, Passage, Span, canonical_id, passage_spans
+from qa.index import Embedder, SearchIndex
+from qa.text import normalise, tokenize
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Scoring knobs, chosen with `qa eval` on the tuning questions (see README)."""
+
+    dense_weight: float = 0.7  # fused = dense_weight * dense + (1 - dense_weight) * keyword
+    best_unit_weight: float = 0.4  # a passage's dense score: best unit vs the whole passage
+    keyword_best_unit_weight: float = 0.5  # same blend for keyword scores
+    answer_min_dense: float = 0.40  # decline when the best dense match is below this...
+    answer_min_dense_with_keywords: float = 0.30  # ...unless keywords also match this well
+    answer_min_keyword: float = 6.0  # raw BM25 of the best unit that counts as "keywords match"
+    span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage with the scores that put it there and its best answer unit."""
+
+    passage: Passage
+    score: float
+    dense: float
+    keyword: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class Result:
+    """What search found for one question."""
+
+    question: str
+    answered: bool
+    hits: list[Hit]
+    lookup: bool = False  # the question named a passage ("paragraph 38")
+    took_ms: float = 0.0
+
+    @property
+    def answer(self) -> Hit | None:
+        return self.hits[0] if self.answered and self.hits else None
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question prepared for search: text to embed, keyword tokens, any named passage."""
+
+    question: str
+    dense_text: str
+    tokens: list[str]
+    cited: Passage | None = None
+    expansions: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------
+# Query understanding.
+
+_CITATION_PATTERNS = [
+    re.compile(r"(?:¶|§)\s*(\d{1,3})\b"),
+    re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.IGNORECASE),
+    re.compile(r"\b(financial implications?\s*(?:para(?:graph)?\s*)?\d)\b", re.IGNORECASE),
+    re.compile(r"\b((?:table|chart)\s*[-_ ]?\s*\d)\b", re.IGNORECASE),
+    re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"),
+    re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.IGNORECASE),
+    re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"),
+]
+
+
+def find_acronyms(corpus: Corpus) -> dict[str, str]:
+    """Acronym -> expansion, from the abbreviations list and 'Long Name (ACR)' in running text."""
+    acronyms: dict[str, str] = {}
+    for report in corpus.reports:
+        for entry in report.abbreviations:
+            acronyms.setdefault(entry.term, entry.expansion)
+    long_then_short = re.compile(r"((?:[A-Z][\w'\-]*\s+(?:and\s+|of\s+|&\s+)?){1,6})\((\w[\w\-]*)\)")
+    short_then_long = re.compile(r"\b([A-Z][A-Z\-]{1,9})\s+\(([A-Z][^()]{3,80})\)")
+    for passage in corpus.passages:
+        for long, short in long_then_short.findall(passage.text):
+            words = long.split()
+            initials = [w for w in words if w[0].isupper()]
+            letters = re.sub(r"s$", "", short)
+            if short.isupper() or letters.isupper():
+                # Keep only as many trailing words as the acronym has letters (plus connectives).
+                tail = _trailing_words(words, len(letters.replace("-", "")))
+                if tail and len(initials) >= 2:
+                    acronyms.setdefault(short, tail)
+        for short, long in short_then_long.findall(passage.text):
+            acronyms.setdefault(short, long.strip())
+    return acronyms
+
+
+def _trailing_words(words: list[str], letters: int) -> str:
+    capitals = 0
+    chosen: list[str] = []
+    for word in reversed(words):
+        chosen.insert(0, word)
+        if word[0].isupper():
+            capitals += 1
+        if capitals >= letters:
+            break
+    return " ".join(chosen)
+
+
+class QueryAnalyzer:
+    """Turns a reader's question into a Query using only what the report itself says."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self.acronyms = find_acronyms(corpus)
+        body = " ".join(p.text for p in corpus.passages)
+        self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
+
+    def cited_passage(self, question: str) -> Passage | None:
+        for pattern in _CITATION_PATTERNS:
+            match = pattern.search(question)
+            if match:
+                passage = self.corpus.resolve(canonical_id(match.group(1)))
+                if passage is not None:
+                    return passage
+        return None
+
+    def expand(self, question: str) -> list[str]:
+        """Expansions of the acronyms a question uses ('CDTB' -> 'Central Drug Trafficking Database')."""
+        found: list[str] = []
+        for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
+            for candidate in (word, word.rstrip("s"), word.upper(), word.upper().rstrip("S")):
+                if candidate not in self.acronyms:
+                    continue
+                if word.islower() and word in self._lower_words:
+                    continue  # an ordinary word the report also uses ("dip" would be DIP)
+                expansion = self.acronyms[candidate]
+                if expansion not in found:
+                    found.append(expansion)
+                break
+        return found
+
+    def analyse(self, question: str) -> Query:
+        expansions = self.expand(question)
+        extra = " ".join(f"({e})" for e in expansions)
+        dense_text = f"{question} {extra}".strip()
+        tokens = tokenize(f"{question} {' '.join(expansions)}")
+        return Query(question, dense_text, tokens, self.cited_passage(question), expansions)
+
+
+# ---------------------------------------------------------------------------
+# Scoring.
+
+
+class Searcher:
+    """Ranks passages for questions over one SearchIndex."""
+
+    def __init__(self, index: SearchIndex, embedder: Embedder, config: SearchConfig | None = None):
+        self.index = index
+        self.embedder = embedder
+        self.config = config or SearchConfig()
+        self.corpus = index.corpus
+        self.analyzer = QueryAnalyzer(index.corpus)
+        self._unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
+        self._is_whole = np.array([u.kind == "passage" for u in index.units])
+        self._spans = [passage_spans(p) for p in self.corpus.passages]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.index.fingerprint
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def ask(self, question: str, k: int = 3) -> Result:
+        return self.ask_many([question], k)[0]
+
+    def ask_many(
+        self, questions: Sequence[str], k: int = 3, vectors: np.ndarray | None = None
+    ) -> list[Result]:
+        """Answer several questions with one model call (vectors may be precomputed)."""
+        started = time.perf_counter()
+        queries = [self.analyzer.analyse(q) for q in questions]
+        if vectors is None:
+            vectors = self.encode([q.dense_text for q in queries])
+        results = [self.answer(query, vector, k) for query, vector in zip(queries, vectors, strict=True)]
+        elapsed = (time.perf_counter() - started) * 1000 / max(len(questions), 1)
+        return [_with_time(result, elapsed) for result in results]
+
+    def search(self, question: str, k: int = 3) -> list[Hit]:
+        return self.ask(question, k).hits
+
+    def analyse(self, question: str) -> Query:
+        return self.analyzer.analyse(question)
+
+    def answer(self, query: Query, vector: np.ndarray, k: int) -> Result:
+        """Rank passages for an analysed question whose text is already embedded."""
+        unit_dense, unit_keyword = self._unit_scores(query, vector)
+        ranked = self._rank(unit_dense, unit_keyword)
+        hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked]
+        if query.cited is not None:
+            cited = next(h for h in hits if h.passage.id == query.cited.id)
+            hits = [_replace_score(cited, 1.0)] + [h for h in hits if h.passage.id != query.cited.id]
+            return Result(query.question, True, hits[:k], lookup=True)
+        answered = self._should_answer(hits[0], unit_dense, unit_keyword) if hits else False
+        return Result(query.question, answered, hits[:k])
+
+    def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        total = self.index.dense.ntotal
+        scores, ids = self.index.dense.search(vector.reshape(1, -1), total)
+        unit_dense = np.empty(total, dtype=np.float32)
+        unit_dense[ids[0]] = scores[0]
+        if query.tokens:
+            unit_keyword = np.asarray(self.index.keyword.get_scores(query.tokens), dtype=np.float32)
+        else:
+            unit_keyword = np.zeros(total, dtype=np.float32)
+        return unit_dense, unit_keyword
+
+    def _passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
+        count = len(self.corpus.passages)
+        whole = np.zeros(count, dtype=np.float32)
+        whole[self._unit_passage[self._is_whole]] = unit_scores[self._is_whole]
+        best = whole.copy()
+        np.maximum.at(best, self._unit_passage, unit_scores)
+        return best_weight * best + (1 - best_weight) * whole
+
+    def _rank(self, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> list[tuple[int, float]]:
+        config = self.config
+        dense = self._passage_scores(unit_dense, config.best_unit_weight)
+        keyword = self._passage_scores(unit_keyword, config.keyword_best_unit_weight)
+        top_keyword = float(keyword.max())
+        keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
+        fused = config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+        order = np.argsort(-fused, kind="stable")
+        return [(int(p), float(fused[p])) for p in order]
+
+    def _hit(self, position: int, score: float, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Hit:
+        mask = self._unit_passage == position
+        span = self._best_span(position, unit_dense, unit_keyword)
+        return Hit(
+            passage=self.corpus.passages[position],
+            score=round(score, 4),
+            dense=round(float(unit_dense[mask].max()), 4),
+            keyword=round(float(unit_keyword[mask].max()), 4),
+            span=span,
+        )
+
+    def _best_span(self, position: int, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Span:
+        spans = self._spans[position]
+        candidates = [
+            (i, u) for i, u in enumerate(self.index.units) if u.passage == position and u.kind != "passage"
+        ]
+        if not candidates:
+            return spans[0] if spans else Span(0, 0, "")
+        top_keyword = max(float(unit_keyword[i]) for i, _ in candidates) or 1.0
+        weight = self.config.span_keyword_weight
+        best_index, best_unit = max(
+            candidates,
+            key=lambda c: float(unit_dense[c[0]]) + weight * float(unit_keyword[c[0]]) / top_keyword,
+        )
+        text = self.corpus.passages[position].text
+        return Span(best_unit.start, best_unit.end, text[best_unit.start : best_unit.end])
+
+    def _should_answer(self, top: Hit, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> bool:
+        config = self.config
+        if top.dense >= config.answer_min_dense:
+            return True
+        return top.dense >= config.answer_min_dense_with_keywords and top.keyword >= config.answer_min_keyword
+
+
+def _replace_score(hit: Hit, score: float) -> Hit:
+    return Hit(hit.passage, score, hit.dense, hit.keyword, hit.span)
+
+
+def _with_time(result: Result, took_ms: float) -> Result:
+    return Result(result.question, result.answered, result.hits, result.lookup, round(took_ms, 3))
+
+
+def normalise_question(question: str) -> str:
+    """The form of a question used as a cache key: case, spacing and punctuation folded."""
+    return re.sub(r"[\s?!.]+", " ", normalise(question)).strip()

@@ -1,0 +1,82 @@
+"""Keyword analysis shared by indexing and querying: normalise, tokenise, stem."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+# A compact English stop list: function words only, so "not", "no" and numbers survive.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself nor of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will
+    with would you your yours yourself yourselves s t don shall may might must also per via whose whats
+    tell say says said report""".split()
+)
+
+# American spellings and variants folded to the report's British forms before stemming.
+_SPELLING = [
+    (re.compile(r"(?<=[a-z])iz(e|es|ed|er|ers|ing|ation|ations)\b"), r"is\1"),
+    (re.compile(r"(?<=[a-z])yz(e|es|ed|ing)\b"), r"ys\1"),
+    (re.compile(r"\bprograms?\b"), "programme"),
+    (re.compile(r"\b(off|def)ense(s)?\b"), r"\1ence\2"),
+    (re.compile(r"\bcent(er)(s)?\b"), r"centre\2"),
+    (re.compile(r"\b(behavi|neighb|lab|hon|fav|col)or"), r"\1our"),
+    (re.compile(r"\bcrack ?houses?\b"), "crackhouse"),
+    (re.compile(r"\bco-?operat"), "cooperat"),
+    (re.compile(r"\bco-?ordinat"), "coordinat"),
+    (re.compile(r"\bre-?offend"), "reoffend"),
+]
+
+_MONEY_SUFFIX = re.compile(r"£\s?(\d+(?:\.\d+)?)\s?(m|bn|k)\b")
+_DIGIT_GROUPS = re.compile(r"(?<=\d),\s?(?=\d{3}\b)")
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.\-/][a-z0-9]+)*")
+_MULTIPLIERS = {"m": "million", "bn": "billion", "k": "thousand"}
+
+_stemmer = Stemmer.Stemmer("english")
+
+
+def normalise(text: str) -> str:
+    """Lowercase, fold Unicode and spelling variants, write money and numbers one way."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = _MONEY_SUFFIX.sub(lambda m: f"£{m.group(1)} {_MULTIPLIERS[m.group(2)]}", text)
+    text = _DIGIT_GROUPS.sub("", text)
+    for pattern, replacement in _SPELLING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def _expand_token(token: str) -> list[str]:
+    """'new-adam' -> new-adam, new, adam; 'scd3' -> scd3, scd, 3; '6.1' stays whole."""
+    forms = [token]
+    if re.search(r"[\-/]", token):
+        parts = [p for p in re.split(r"[\-/]", token) if p]
+        forms.extend(parts)
+    for form in list(forms):
+        split = re.fullmatch(r"([a-z]+)(\d+)", form)
+        if split:
+            forms.extend(split.groups())
+    return forms
+
+
+def tokenize(text: str) -> list[str]:
+    """Keyword tokens: stop words dropped, stemmed, compounds also split into their parts."""
+    tokens: list[str] = []
+    for raw in _TOKEN.findall(normalise(text)):
+        for form in _expand_token(raw.strip(".-/")):
+            if form in STOPWORDS or not form:
+                continue
+            tokens.append(form if form[0].isdigit() else _stem(form))
+    return tokens

@@ -1,0 +1,153 @@
+"""Every endpoint through HTTP: answers, passages, health, and the bad inputs."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+CANNABIS = "How many cannabis factories were found in London?"
+
+
+def test_ask_returns_cited_answer(client: TestClient) -> None:
+    response = client.post("/api/ask", json={"question": CANNABIS})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"question", "answered", "answer", "citations", "took_ms"}
+    assert body["question"] == CANNABIS and body["answered"] is True
+    first = body["citations"][0]
+    assert first["paragraph"] == "16" and first["label"] == "¶16" and first["url"] == "/p/16"
+    assert first["doc"] == "mpa-2005-12-08-drugs-and-crime"
+    assert first["kind"] == "paragraph" and first["heading"] == "Hydroponic cultivation of Cannabis"
+    assert len(body["citations"]) == 3
+    answer = body["answer"]
+    assert answer["paragraph"] == "16"
+    assert answer["text"] in first["text"]
+    assert first["text"][answer["start"] : answer["end"]] == answer["text"]
+    assert isinstance(body["took_ms"], float)
+
+
+@pytest.mark.parametrize("top_k", [1, 5, 10])
+def test_top_k_bounds_citations(client: TestClient, top_k: int) -> None:
+    body = client.post("/api/ask", json={"question": "drug testing on charge", "top_k": top_k}).json()
+    assert len(body["citations"]) == top_k
+    scores = [c["score"] for c in body["citations"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_off_topic_is_declined_with_nearest_passages(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "What is the recipe for banana bread?"}).json()
+    assert body["answered"] is False and body["answer"] is None
+    assert len(body["citations"]) == 3
+
+
+def test_citation_lookup_question(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "¶22"}).json()
+    assert body["answered"] and body["citations"][0]["paragraph"] == "22"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "needle"),
+    [
+        ({"question": ""}, 422, "empty"),
+        ({"question": "   \n\t "}, 422, "empty"),
+        ({"question": "x" * 501}, 422, "limit is 500"),
+        ({"question": 42}, 422, "question"),
+        ({"question": ["a"]}, 422, "question"),
+        ({"question": "ok", "top_k": 0}, 422, "top_k"),
+        ({"question": "ok", "top_k": 11}, 422, "top_k"),
+        ({"question": "ok", "top_k": "three"}, 422, "top_k"),
+        ({"top_k": 3}, 422, "question"),
+        ({"question": "ok", "extra": 1}, 422, "extra"),
+    ],
+)
+def test_bad_questions_get_readable_4xx(client: TestClient, payload: dict, status: int, needle: str) -> None:
+    response = client.post("/api/ask", json=payload)
+    assert response.status_code == status
+    assert needle in response.json()["detail"]
+
+
+def test_malformed_json_is_400(client: TestClient) -> None:
+    response = client.post("/api/ask", content=b'{"question": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "the body is not valid JSON"
+
+
+def test_wrong_content_type_is_415(client: TestClient) -> None:
+    response = client.post("/api/ask", content=b"question=hi", headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert "application/json" in response.json()["detail"]
+
+
+def test_wrong_method_is_405(client: TestClient) -> None:
+    response = client.get("/api/ask")
+    assert response.status_code == 405
+    assert response.json()["detail"]
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    response = client.post("/api/ask", content=b"x" * 20000, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "bytes" in response.json()["detail"]
+
+
+def test_question_with_markup_is_echoed_as_data(client: TestClient) -> None:
+    payload = '<script>alert("x")</script> cannabis factories'
+    body = client.post("/api/ask", json={"question": payload}).json()
+    assert body["question"] == payload
+    assert body["citations"][0]["paragraph"] == "16"
+
+
+def test_passages_list(client: TestClient) -> None:
+    body = client.get("/api/passages").json()
+    assert body["count"] == 61 == len(body["passages"])
+    assert [p["id"] for p in body["passages"]][:4] == ["summary", "A", "1", "2"]
+    assert body["passages"][0]["prev"] is None and body["passages"][0]["next"] == "A"
+
+
+@pytest.mark.parametrize("ref", ["16", "%C2%B616", "para%2016", "paragraph%2016", "P16"])
+def test_passage_by_any_id_form(client: TestClient, ref: str) -> None:
+    response = client.get(f"/api/passages/{ref}")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == "16" and body["prev"] == "15" and body["next"] == "17"
+    assert body["text"].startswith("The link between Organised Criminal Networks")
+
+
+def test_financial_and_table_passages(client: TestClient) -> None:
+    assert client.get("/api/passages/d4").json()["section"] == "D. Financial implications"
+    assert client.get("/api/passages/TABLE-1").json()["kind"] == "table"
+
+
+def test_unknown_passage_is_404_listing_ids(client: TestClient) -> None:
+    response = client.get("/api/passages/nope")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert "'nope'" in detail and "summary" in detail and "table-1" in detail and "D4" in detail
+
+
+def test_healthz(client: TestClient, searcher) -> None:  # noqa: ANN001
+    body = client.get("/healthz").json()
+    assert body == {
+        "status": "ok",
+        "passages": 61,
+        "model": "all-MiniLM-L6-v2",
+        "index": searcher.fingerprint,
+    }
+
+
+def test_openapi_has_example(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "/api/ask" in schema["paths"]
+    examples = schema["components"]["schemas"]["AskRequest"]["examples"]
+    assert examples[0]["question"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_live_server_answers_over_real_http(live_server: str) -> None:
+    response = httpx.post(f"{live_server}/api/ask", json={"question": CANNABIS}, timeout=30)
+    assert response.status_code == 200
+    assert response.json()["citations"][0]["paragraph"] == "16"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    health = httpx.get(f"{live_server}/healthz", timeout=5).json()
+    assert health["status"] == "ok" and health["passages"] == 61
