@@ -467,6 +467,36 @@ def canonical_id(ref: str) -> str:
     return ref
 
 
+_LONG_THEN_SHORT = re.compile(r"((?:[A-Z][\w'\-]*\s+(?:and\s+|of\s+|&\s+)?){1,8})\((\w[\w\-]*)\)")
+_SHORT_THEN_LONG = re.compile(r"\b([A-Z][A-Z\-]{1,9})\s+\(([A-Z][^()]{3,80})\)")
+
+
+def acronym_definitions(text: str) -> list[tuple[str, str]]:
+    """Acronyms a text defines in passing: 'Problem Drug Users (PDUs)', 'CIDA (Concerted ... Group)'."""
+    found: list[tuple[str, str]] = []
+    for long, short in _LONG_THEN_SHORT.findall(text):
+        letters = short.removesuffix("s").replace("-", "")
+        if not letters.isupper() or len(letters) < 2:
+            continue
+        expansion = _trailing_capitalised(long.split(), len(letters))
+        if expansion.count(" ") >= 1:
+            found.append((short, expansion))
+    found.extend((short, long.strip()) for short, long in _SHORT_THEN_LONG.findall(text))
+    return found
+
+
+def _trailing_capitalised(words: list[str], letters: int) -> str:
+    """The last words of a phrase holding `letters` capitalised words (connectives come along)."""
+    chosen: list[str] = []
+    capitals = 0
+    for word in reversed(words):
+        chosen.insert(0, word)
+        capitals += word[0].isupper()
+        if capitals >= letters:
+            break
+    return " ".join(chosen)
+
+
 class Corpus:
     """All passages of all reports, with lookups by citation id."""
 
@@ -479,6 +509,18 @@ class Corpus:
         for position, passage in enumerate(self.passages):
             # Later reports never shadow an earlier report's ids.
             self._by_id.setdefault(passage.id.lower(), position)
+
+    @property
+    def acronyms(self) -> dict[str, str]:
+        """Acronym -> expansion, from the lists of abbreviations, then from definitions in the text."""
+        table: dict[str, str] = {}
+        for report in self.reports:
+            for entry in report.abbreviations:
+                table.setdefault(entry.term, entry.expansion)
+        for passage in self.passages:
+            for short, long in acronym_definitions(passage.text):
+                table.setdefault(short, long)
+        return table
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path) -> Corpus:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -21,16 +22,17 @@ import faiss
 import numpy as np
 
 from qa.config import MODEL_NAME, Settings
-from qa.corpus import Corpus, Passage, passage_spans, seed_digest, seed_files
-from qa.text import tokenize
+from qa.corpus import Corpus, Passage, Span, acronym_definitions, passage_spans, seed_digest, seed_files
+from qa.text import STOPWORDS, tokenize
 
 log = logging.getLogger("qa.index")
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 3
+INDEX_FORMAT = 5
 MANIFEST_FILE = "manifest.json"
 DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"
+TOKENS_FILE = "tokens.npz"
 KEYWORD_DIR = "keyword"
 LOCK_FILE = ".build.lock"
 
@@ -50,8 +52,10 @@ class StaleIndex(RuntimeError):
     """The saved index is missing, damaged or does not match the seeds or the model."""
 
 
-def _context(passage: Passage) -> str:
+def _context(passage: Passage, title: str) -> str:
     parts = [passage.section, passage.heading]
+    if passage.id == "summary":
+        parts.insert(0, title)  # the summary speaks for the report as a whole
     return ". ".join(part.rstrip(".") for part in parts if part)
 
 
@@ -59,10 +63,11 @@ def build_units(corpus: Corpus) -> list[Unit]:
     """Every passage as a whole (with its section and heading) plus each of its answer units."""
     units: list[Unit] = []
     for position, passage in enumerate(corpus.passages):
-        context = _context(passage)
+        context = _context(passage, corpus.report_of(passage).title)
         whole = f"{context}.\n{passage.text}" if context else passage.text
         units.append(Unit(position, "passage", 0, len(passage.text), whole))
         spans = passage_spans(passage)
+        units.extend(_definition_units(position, passage, spans))
         if passage.kind in {"chart", "section"} and len(spans) <= 1:
             continue
         unit_kind = {"table": "row", "abbreviations": "entry"}.get(passage.kind, "sentence")
@@ -71,13 +76,29 @@ def build_units(corpus: Corpus) -> list[Unit]:
     return units
 
 
+def _definition_units(position: int, passage: Passage, spans: list[Span]) -> list[Unit]:
+    """An entry unit for each acronym the passage defines in passing, citing its sentence."""
+    if passage.kind == "abbreviations":
+        return []
+    units = []
+    for short, long in acronym_definitions(passage.text):
+        span = next((s for s in spans if short in s.text and long.split()[0] in s.text), None)
+        if span is not None:
+            units.append(Unit(position, "entry", span.start, span.end, _entry_text(short, long)))
+    return units
+
+
+def _entry_text(term: str, expansion: str) -> str:
+    return f"{term}: {expansion} ({term} stands for {expansion})"
+
+
 def _unit_text(passage: Passage, piece: str) -> str:
     if passage.kind == "table":
         caption = passage.text.split("\n", 1)[0]
         return f"{caption}. {_describe_row(passage, piece)}"
     if passage.kind == "abbreviations":
         term, _, expansion = piece.partition("\n")
-        return f"{term}: {expansion} ({term} stands for {expansion})"
+        return _entry_text(term, expansion)
     heading = passage.heading or passage.section
     return f"{heading}: {piece}" if heading else piece
 
@@ -89,6 +110,28 @@ def _describe_row(passage: Passage, row: str) -> str:
 
 # ---------------------------------------------------------------------------
 # The embedding model.
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One model pass over some texts: a normalised vector per text, and per text the normalised
+    vectors of its content tokens (for late-interaction scoring: does each question word find a
+    close word in the passage?)."""
+
+    vectors: np.ndarray
+    tokens: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, position: int) -> Encoded:
+        return Encoded(self.vectors[position : position + 1], [self.tokens[position]])
+
+    def __iter__(self) -> Iterator[Encoded]:
+        return (self[i] for i in range(len(self)))
+
+
+_CONTENT_PIECE = re.compile(r"(?:##)?[a-z0-9]+")
 
 
 class Embedder:
@@ -116,6 +159,25 @@ class Embedder:
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_tokens(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Encoded:
+        """Sentence vectors and content-token vectors from the same forward pass."""
+        with self._lock:
+            rows = self.model.encode(
+                list(texts), batch_size=batch_size, output_value=None, show_progress_bar=progress
+            )
+        vectors = np.stack([row["sentence_embedding"].float().numpy() for row in rows])
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+        return Encoded(np.ascontiguousarray(vectors, dtype=np.float32), [self._content(row) for row in rows])
+
+    def _content(self, row: dict) -> np.ndarray:
+        pieces = self.model.tokenizer.convert_ids_to_tokens(row["input_ids"].tolist())
+        keep = [
+            i for i, piece in enumerate(pieces) if _CONTENT_PIECE.fullmatch(piece) and piece not in STOPWORDS
+        ]
+        tokens = row["token_embeddings"][keep].float().numpy()
+        tokens /= np.linalg.norm(tokens, axis=1, keepdims=True).clip(min=1e-12)
+        return np.ascontiguousarray(tokens, dtype=np.float32)
+
 
 # ---------------------------------------------------------------------------
 # The index in memory.
@@ -130,6 +192,7 @@ class SearchIndex:
     dense: faiss.Index
     keyword: bm25s.BM25
     manifest: dict
+    passage_tokens: list[np.ndarray]  # content-token vectors of each passage (all its units)
 
     @property
     def fingerprint(self) -> str:
@@ -163,7 +226,9 @@ def expected_identity(settings: Settings) -> dict[str, object]:
 def build_index(corpus: Corpus, embedder: Embedder, identity: dict, progress: bool = False) -> SearchIndex:
     """Embed and keyword-index every unit of the corpus, in memory."""
     units = build_units(corpus)
-    vectors = embedder.encode([unit.text for unit in units], progress=progress)
+    encoded = embedder.encode_tokens([unit.text for unit in units], progress=progress)
+    vectors = encoded.vectors
+    passage_tokens = _group_tokens(units, encoded.tokens, len(corpus.passages))
     dense = faiss.IndexFlatIP(vectors.shape[1])
     dense.add(vectors)
     keyword = bm25s.BM25()
@@ -181,7 +246,14 @@ def build_index(corpus: Corpus, embedder: Embedder, identity: dict, progress: bo
         "versions": library_versions(),
         "built_at": built_at,
     }
-    return SearchIndex(corpus, units, dense, keyword, manifest)
+    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+
+
+def _group_tokens(units: list[Unit], tokens: list[np.ndarray], passages: int) -> list[np.ndarray]:
+    grouped: list[list[np.ndarray]] = [[] for _ in range(passages)]
+    for unit, matrix in zip(units, tokens, strict=True):
+        grouped[unit.passage].append(matrix)
+    return [np.vstack(group).astype(np.float16) for group in grouped]
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +292,7 @@ def save_index(index: SearchIndex, index_dir: Path) -> None:
     staging.mkdir()
     faiss.write_index(index.dense, str(staging / DENSE_FILE))
     (staging / UNITS_FILE).write_text(json.dumps([asdict(unit) for unit in index.units]))
+    _save_tokens(staging / TOKENS_FILE, index.passage_tokens)
     index.keyword.save(str(staging / KEYWORD_DIR), show_progress=False)
     files = _tree_digests(staging)
     final = index_dir / build_name
@@ -273,11 +346,26 @@ def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
         dense = faiss.read_index(str(build / DENSE_FILE))
         units = [Unit(**row) for row in json.loads((build / UNITS_FILE).read_text())]
         keyword = bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0)
+        passage_tokens = _load_tokens(build / TOKENS_FILE)
     except Exception as error:  # any parse failure means the same thing: rebuild
         raise StaleIndex(f"index files unreadable ({error.__class__.__name__})") from error
     if dense.ntotal != len(units) or dense.d != manifest.get("dimension"):
         raise StaleIndex("vector count or dimension does not match the units")
-    return SearchIndex(corpus, units, dense, keyword, manifest)
+    if len(passage_tokens) != len(corpus.passages):
+        raise StaleIndex("token vectors do not match the passages")
+    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+
+
+def _save_tokens(path: Path, matrices: list[np.ndarray]) -> None:
+    offsets = np.cumsum([0] + [len(m) for m in matrices])
+    with open(path, "wb") as handle:
+        np.savez(handle, vectors=np.vstack(matrices), offsets=offsets)
+
+
+def _load_tokens(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        vectors, offsets = data["vectors"], data["offsets"]
+    return [vectors[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qa.corpus import Corpus, Passage, Span, canonical_id, passage_spans
-from qa.index import Embedder, SearchIndex
+from qa.index import Embedder, Encoded, SearchIndex
 from qa.text import normalise, tokenize
 
 
@@ -18,13 +18,17 @@ from qa.text import normalise, tokenize
 class SearchConfig:
     """Scoring knobs, chosen with `qa eval` on the tuning questions (see README)."""
 
-    dense_weight: float = 0.7  # fused = dense_weight * dense + (1 - dense_weight) * keyword
+    dense_weight: float = 0.55  # fused = dense_weight * dense + (1 - dense_weight) * keyword
     best_unit_weight: float = 0.4  # a passage's dense score: best unit vs the whole passage
     keyword_best_unit_weight: float = 0.5  # same blend for keyword scores
-    answer_min_dense: float = 0.40  # decline when the best dense match is below this...
-    answer_min_dense_with_keywords: float = 0.30  # ...unless keywords also match this well
-    answer_min_keyword: float = 6.0  # raw BM25 of the best unit that counts as "keywords match"
+    answer_min_score: float = 0.8  # decline when the first passage's final score is below this
+    decline_unknown_names: bool = True  # decline questions naming places/years the report never does
     span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
+    keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
+    rerank_depth: int = 10  # passages re-scored with token-level matching
+    rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
+    expand_dense: bool = True  # append acronym expansions to the text that is embedded
+    expand_keyword: bool = False  # add acronym expansions to the keyword query
 
 
 @dataclass(frozen=True)
@@ -62,71 +66,43 @@ class Query:
     tokens: list[str]
     cited: Passage | None = None
     expansions: list[str] = field(default_factory=list)
+    unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
 
 
 # ---------------------------------------------------------------------------
 # Query understanding.
 
-_CITATION_PATTERNS = [
-    re.compile(r"(?:¶|§)\s*(\d{1,3})\b"),
-    re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.IGNORECASE),
-    re.compile(r"\b(financial implications?\s*(?:para(?:graph)?\s*)?\d)\b", re.IGNORECASE),
-    re.compile(r"\b((?:table|chart)\s*[-_ ]?\s*\d)\b", re.IGNORECASE),
-    re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"),
-    re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.IGNORECASE),
-    re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"),
+# How readers name a passage inside a question; each pattern yields a citation id.
+_CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bfinancial implications?\s*(?:para(?:graph)?\s*)?(\d)\b", re.I), "D{}"),
+    (re.compile(r"\bpara(?:graph)?\s*(\d)\s+(?:of|in)\s+(?:the\s+)?financial implications\b", re.I), "D{}"),
+    (re.compile(r"(?:¶|§)\s*(\d{1,3})\b"), "{}"),
+    (re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.I), "{}"),
+    (re.compile(r"\b(?:table|chart)\s*[-_ ]?\s*\d\b", re.I), "{0}"),
+    (re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"), "{}"),
+    (re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
+    (re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"), "{}"),
 ]
-
-
-def find_acronyms(corpus: Corpus) -> dict[str, str]:
-    """Acronym -> expansion, from the abbreviations list and 'Long Name (ACR)' in running text."""
-    acronyms: dict[str, str] = {}
-    for report in corpus.reports:
-        for entry in report.abbreviations:
-            acronyms.setdefault(entry.term, entry.expansion)
-    long_then_short = re.compile(r"((?:[A-Z][\w'\-]*\s+(?:and\s+|of\s+|&\s+)?){1,6})\((\w[\w\-]*)\)")
-    short_then_long = re.compile(r"\b([A-Z][A-Z\-]{1,9})\s+\(([A-Z][^()]{3,80})\)")
-    for passage in corpus.passages:
-        for long, short in long_then_short.findall(passage.text):
-            words = long.split()
-            initials = [w for w in words if w[0].isupper()]
-            letters = re.sub(r"s$", "", short)
-            if short.isupper() or letters.isupper():
-                # Keep only as many trailing words as the acronym has letters (plus connectives).
-                tail = _trailing_words(words, len(letters.replace("-", "")))
-                if tail and len(initials) >= 2:
-                    acronyms.setdefault(short, tail)
-        for short, long in short_then_long.findall(passage.text):
-            acronyms.setdefault(short, long.strip())
-    return acronyms
-
-
-def _trailing_words(words: list[str], letters: int) -> str:
-    capitals = 0
-    chosen: list[str] = []
-    for word in reversed(words):
-        chosen.insert(0, word)
-        if word[0].isupper():
-            capitals += 1
-        if capitals >= letters:
-            break
-    return " ".join(chosen)
 
 
 class QueryAnalyzer:
     """Turns a reader's question into a Query using only what the report itself says."""
 
-    def __init__(self, corpus: Corpus) -> None:
+    def __init__(self, corpus: Corpus, config: SearchConfig | None = None) -> None:
         self.corpus = corpus
-        self.acronyms = find_acronyms(corpus)
+        self.config = config or SearchConfig()
+        self.acronyms = corpus.acronyms
         body = " ".join(p.text for p in corpus.passages)
         self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
+        headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
+        self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
 
     def cited_passage(self, question: str) -> Passage | None:
-        for pattern in _CITATION_PATTERNS:
+        for pattern, template in _CITATION_PATTERNS:
             match = pattern.search(question)
             if match:
-                passage = self.corpus.resolve(canonical_id(match.group(1)))
+                ref = template.format(match.group(match.lastindex or 0))
+                passage = self.corpus.resolve(canonical_id(ref))
                 if passage is not None:
                     return passage
         return None
@@ -135,7 +111,7 @@ class QueryAnalyzer:
         """Expansions of the acronyms a question uses ('CDTB' -> 'Central Drug Trafficking Database')."""
         found: list[str] = []
         for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
-            for candidate in (word, word.rstrip("s"), word.upper(), word.upper().rstrip("S")):
+            for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
                 if candidate not in self.acronyms:
                     continue
                 if word.islower() and word in self._lower_words:
@@ -146,12 +122,41 @@ class QueryAnalyzer:
                 break
         return found
 
+    def unknown_names(self, question: str) -> list[str]:
+        """Capitalised words (not opening the question) and years that appear nowhere in the report.
+
+        A question about Birmingham, Scotland or 2010 is not answered by a London report from 2005,
+        however close its other words come.
+        """
+        words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
+        unknown = []
+        for position, word in enumerate(words):
+            is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
+            is_name = position > 0 and word[0].isupper() and not word.isupper()
+            if not (is_year or is_name):
+                continue
+            forms = set(re.findall(r"[a-z0-9]+", normalise(word.removesuffix("'s"))))
+            if forms and not forms & self._known_words:
+                unknown.append(word)
+        return unknown
+
     def analyse(self, question: str) -> Query:
         expansions = self.expand(question)
-        extra = " ".join(f"({e})" for e in expansions)
-        dense_text = f"{question} {extra}".strip()
-        tokens = tokenize(f"{question} {' '.join(expansions)}")
-        return Query(question, dense_text, tokens, self.cited_passage(question), expansions)
+        dense_text = question
+        if self.config.expand_dense and expansions:
+            dense_text = f"{question} " + " ".join(f"({e})" for e in expansions)
+        keyword_text = question
+        if self.config.expand_keyword and expansions:
+            keyword_text = f"{question} " + " ".join(expansions)
+        tokens = tokenize(keyword_text)
+        return Query(
+            question,
+            dense_text,
+            tokens,
+            self.cited_passage(question),
+            expansions,
+            self.unknown_names(question),
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -166,7 +171,7 @@ class Searcher:
         self.embedder = embedder
         self.config = config or SearchConfig()
         self.corpus = index.corpus
-        self.analyzer = QueryAnalyzer(index.corpus)
+        self.analyzer = QueryAnalyzer(index.corpus, self.config)
         self._unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         self._is_whole = np.array([u.kind == "passage" for u in index.units])
         self._spans = [passage_spans(p) for p in self.corpus.passages]
@@ -175,15 +180,18 @@ class Searcher:
     def fingerprint(self) -> str:
         return self.index.fingerprint
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embedder.encode(texts)
+    def set_config(self, config: SearchConfig) -> None:
+        self.config = config
+        self.analyzer.config = config
+
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """One model call for several questions: sentence vectors plus token vectors."""
+        return self.embedder.encode_tokens(texts)
 
     def ask(self, question: str, k: int = 3) -> Result:
         return self.ask_many([question], k)[0]
 
-    def ask_many(
-        self, questions: Sequence[str], k: int = 3, vectors: np.ndarray | None = None
-    ) -> list[Result]:
+    def ask_many(self, questions: Sequence[str], k: int = 3, vectors: Encoded | None = None) -> list[Result]:
         """Answer several questions with one model call (vectors may be precomputed)."""
         started = time.perf_counter()
         queries = [self.analyzer.analyse(q) for q in questions]
@@ -196,19 +204,37 @@ class Searcher:
     def search(self, question: str, k: int = 3) -> list[Hit]:
         return self.ask(question, k).hits
 
+    def unknown_names(self, question: str) -> list[str]:
+        """Capitalised words (not opening the question) and years that appear nowhere in the report.
+
+        A question about Birmingham, Scotland or 2010 is not answered by a London report from 2005,
+        however close its other words come.
+        """
+        words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
+        unknown = []
+        for position, word in enumerate(words):
+            is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
+            is_name = position > 0 and word[0].isupper() and not word.isupper()
+            if not (is_year or is_name):
+                continue
+            forms = set(re.findall(r"[a-z0-9]+", normalise(word.removesuffix("'s"))))
+            if forms and not forms & self._known_words:
+                unknown.append(word)
+        return unknown
+
     def analyse(self, question: str) -> Query:
         return self.analyzer.analyse(question)
 
-    def answer(self, query: Query, vector: np.ndarray, k: int) -> Result:
+    def answer(self, query: Query, encoded: Encoded, k: int) -> Result:
         """Rank passages for an analysed question whose text is already embedded."""
-        unit_dense, unit_keyword = self._unit_scores(query, vector)
-        ranked = self._rank(unit_dense, unit_keyword)
+        unit_dense, unit_keyword = self._unit_scores(query, encoded.vectors[0])
+        ranked = self._rerank(self._rank(unit_dense, unit_keyword), encoded.tokens[0])
         hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked]
         if query.cited is not None:
             cited = next(h for h in hits if h.passage.id == query.cited.id)
             hits = [_replace_score(cited, 1.0)] + [h for h in hits if h.passage.id != query.cited.id]
             return Result(query.question, True, hits[:k], lookup=True)
-        answered = self._should_answer(hits[0], unit_dense, unit_keyword) if hits else False
+        answered = bool(hits) and self._should_answer(query, hits[0])
         return Result(query.question, answered, hits[:k])
 
     def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -234,11 +260,34 @@ class Searcher:
         config = self.config
         dense = self._passage_scores(unit_dense, config.best_unit_weight)
         keyword = self._passage_scores(unit_keyword, config.keyword_best_unit_weight)
-        top_keyword = float(keyword.max())
-        keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
+        if config.keyword_saturation > 0:
+            keyword_norm = keyword / (keyword + config.keyword_saturation)
+        else:
+            top_keyword = float(keyword.max())
+            keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
         fused = config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
         order = np.argsort(-fused, kind="stable")
         return [(int(p), float(fused[p])) for p in order]
+
+    def _rerank(
+        self, ranked: list[tuple[int, float]], question_tokens: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """Late interaction: a passage gains by how well each question word finds a close word in it."""
+        depth, weight = self.config.rerank_depth, self.config.rerank_weight
+        if depth <= 0 or weight == 0 or len(question_tokens) == 0:
+            return ranked
+        head = [
+            (position, score + weight * self.token_match(position, question_tokens))
+            for position, score in ranked[:depth]
+        ]
+        head.sort(key=lambda item: item[1], reverse=True)
+        return head + ranked[depth:]
+
+    def token_match(self, position: int, question_tokens: np.ndarray) -> float:
+        """Mean over question tokens of the best cosine with any token of the passage."""
+        passage_tokens = self.index.passage_tokens[position]
+        similarities = question_tokens @ passage_tokens.T.astype(np.float32)
+        return float(similarities.max(axis=1).mean())
 
     def _hit(self, position: int, score: float, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Hit:
         mask = self._unit_passage == position
@@ -267,11 +316,10 @@ class Searcher:
         text = self.corpus.passages[position].text
         return Span(best_unit.start, best_unit.end, text[best_unit.start : best_unit.end])
 
-    def _should_answer(self, top: Hit, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> bool:
-        config = self.config
-        if top.dense >= config.answer_min_dense:
-            return True
-        return top.dense >= config.answer_min_dense_with_keywords and top.keyword >= config.answer_min_keyword
+    def _should_answer(self, query: Query, top: Hit) -> bool:
+        if self.config.decline_unknown_names and query.unknown_names:
+            return False
+        return top.score >= self.config.answer_min_score
 
 
 def _replace_score(hit: Hit, score: float) -> Hit:

@@ -17,12 +17,12 @@ STOPWORDS = frozenset(
     should so some such than that the their theirs them themselves then there these they this those
     through to too under until up very was we were what when where which while who whom why will
     with would you your yours yourself yourselves s t don shall may might must also per via whose whats
-    tell say says said report""".split()
+    tell say says said""".split()
 )
 
 # American spellings and variants folded to the report's British forms before stemming.
 _SPELLING = [
-    (re.compile(r"(?<=[a-z])iz(e|es|ed|er|ers|ing|ation|ations)\b"), r"is\1"),
+    (re.compile(r"(?<=[a-z]{3})iz(e|es|ed|er|ers|ing|ation|ations)\b"), r"is\1"),  # not seize, size
     (re.compile(r"(?<=[a-z])yz(e|es|ed|ing)\b"), r"ys\1"),
     (re.compile(r"\bprograms?\b"), "programme"),
     (re.compile(r"\b(off|def)ense(s)?\b"), r"\1ence\2"),

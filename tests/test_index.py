@@ -63,9 +63,25 @@ def test_vectors_are_normalised_and_cover_every_unit(search_index: SearchIndex) 
 def test_table_rows_and_abbreviations_are_units(corpus: Corpus) -> None:
     units = build_units(corpus)
     rows = [u for u in units if u.kind == "row"]
-    entries = [u for u in units if u.kind == "entry"]
+    listed = [u for u in units if u.kind == "entry" and corpus.passages[u.passage].id == "abbreviations"]
     assert len(rows) == 32 and any("Haringey 17 17" in u.text for u in rows)
-    assert len(entries) == 13 and any("CJIP" in u.text for u in entries)
+    assert len(listed) == 13 and any("CJIP" in u.text for u in listed)
+
+
+def test_acronyms_defined_in_running_text_become_entries(corpus: Corpus) -> None:
+    entries = {
+        corpus.passages[u.passage].id: u.text
+        for u in build_units(corpus)
+        if u.kind == "entry" and "CDTB" in u.text
+    }
+    assert entries == {
+        "22": "CDTB: Central Drug Trafficking Database (CDTB stands for Central Drug Trafficking Database)"
+    }
+
+
+def test_token_vectors_cover_every_passage(search_index: SearchIndex) -> None:
+    assert len(search_index.passage_tokens) == len(search_index.corpus.passages)
+    assert all(matrix.shape[1] == 384 and len(matrix) > 0 for matrix in search_index.passage_tokens)
 
 
 def test_saved_index_loads_without_rebuilding(own_settings: Settings, embedder: Embedder, caplog) -> None:
@@ -99,6 +115,7 @@ def test_changed_seeds_trigger_a_rebuild(own_settings: Settings, embedder: Embed
         (lambda folder: (folder / "dense.faiss").unlink(), "missing"),
         (lambda folder: _truncate(folder / "units.json"), "damaged"),
         (lambda folder: shutil.rmtree(folder / "keyword"), "missing"),
+        (lambda folder: _truncate(folder / "tokens.npz"), "damaged"),
     ],
 )
 def test_damaged_files_trigger_a_rebuild(
