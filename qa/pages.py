@@ -190,13 +190,21 @@ class OutlineItem:
     anchor: str
 
 
-def _slug(title: str) -> str:
-    return "s-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "section")
+def _slug(title: str, used: set[str]) -> str:
+    """A unique anchor for a heading: 's-hydroponic-cultivation-of-cannabis'."""
+    base = "s-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "section")
+    slug, n = base, 1
+    while slug in used:
+        n += 1
+        slug = f"{base}-{n}"
+    used.add(slug)
+    return slug
 
 
 def report_outline(report: Report) -> list[tuple[list[OutlineItem], Passage]]:
     """Each passage with the headings that open just before it, in document order."""
     seen: set[str] = set()
+    anchors: set[str] = set()
     section, heading = "", ""
     outline: list[tuple[list[OutlineItem], Passage]] = []
     for passage in report.passages:
@@ -205,10 +213,12 @@ def report_outline(report: Report) -> list[tuple[list[OutlineItem], Passage]]:
             section, heading = passage.section, ""
             if section not in seen:
                 seen.add(section)
-                opened.append(OutlineItem(3 if _is_question(section) else 2, section, _slug(section)))
+                level = 3 if _is_question(section) else 2
+                opened.append(OutlineItem(level, section, _slug(section, anchors)))
         if passage.heading and passage.heading != heading:
             heading = passage.heading
-            opened.append(OutlineItem(4 if _is_question(section) else 3, heading, _slug(heading)))
+            level = 4 if _is_question(section) else 3
+            opened.append(OutlineItem(level, heading, _slug(heading, anchors)))
         outline.append((opened, passage))
     return outline
 
@@ -235,7 +245,7 @@ def _starting(request: Request) -> HTMLResponse:
     return response
 
 
-def _report_info(service: AnswerService | None) -> Report | None:
+def _report(service: AnswerService | None) -> Report | None:
     return service.corpus.reports[0] if service is not None else None
 
 
@@ -245,7 +255,6 @@ class Exchange:
 
     question: str
     response: AskResponse | None = None
-    lookup: bool = False
     error: str | None = None
     views: list[PassageView] = field(default_factory=list)
 
@@ -259,7 +268,7 @@ def _citation_view(corpus: Corpus, citation: Citation, highlight: bool) -> Passa
 @router.get("/", response_class=HTMLResponse)
 def chat(request: Request) -> HTMLResponse:
     """The chat page."""
-    return _page(request, "chat.html", report=_report_info(_service(request)), examples=EXAMPLES)
+    return _page(request, "chat.html", report=_report(_service(request)), examples=EXAMPLES)
 
 
 @router.post("/ask", response_class=HTMLResponse)
@@ -277,8 +286,8 @@ async def ask_form(request: Request, question: Annotated[str, Form()] = "") -> H
     result, _cached = await service.ask(cleaned, 3)
     response = response_from_result(result)
     response.question = cleaned
-    exchange = Exchange(cleaned, response, lookup=result.lookup)
-    highlight = response.answered and not result.lookup
+    exchange = Exchange(cleaned, response)
+    highlight = response.answered and not response.lookup
     exchange.views = [_citation_view(service.corpus, c, highlight) for c in response.citations]
     return _chat_with(request, service, exchange)
 
@@ -290,7 +299,7 @@ def _chat_with(
         request,
         "chat.html",
         status_code,
-        report=_report_info(service),
+        report=_report(service),
         examples=EXAMPLES,
         exchange=exchange,
         declined=DECLINED,

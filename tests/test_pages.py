@@ -131,6 +131,8 @@ def test_report_page_has_every_passage_anchored(client: TestClient, corpus: Corp
         assert page.count(f'id="p-{passage.id}"') == 1, passage.id
         assert f'<a class="pnum" href="#p-{passage.id}">{passage.label}</a>' in page
     assert page.index('id="p-15"') < page.index('id="p-16"') < page.index('id="p-D4"')
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "duplicate ids"
     assert "<h3 id=" in page and ">Q2. Highlight the variety of activity" in page
     assert ">Hydroponic cultivation of Cannabis</h4>" in page
 

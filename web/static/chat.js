@@ -234,9 +234,9 @@
   }
 
   function refresh() {
-    const empty = history.length === 0 && !log.querySelector(".exchange");
+    const empty = !log.querySelector(".exchange");
     if (examples) examples.hidden = !empty;
-    if (clearButton) clearButton.hidden = history.length === 0;
+    if (clearButton) clearButton.hidden = empty;
   }
 
   // ---- Asking ------------------------------------------------------------------------------
