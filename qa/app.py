@@ -10,12 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
 from qa.index import Embedder, open_index
+from qa.pages import STATIC_DIR
+from qa.pages import router as pages_router
 from qa.search import Searcher
 from qa.service import AnswerService
 
@@ -161,6 +164,8 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     _install_error_handlers(app)
     _install_middleware(app)
     app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 

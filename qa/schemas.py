@@ -70,6 +70,7 @@ class Citation(BaseModel):
 class AskResponse(BaseModel):
     question: str
     answered: bool
+    lookup: bool = Field(False, description="The question named a passage ('paragraph 38'); it comes first.")
     answer: AnswerOut | None
     citations: list[Citation]
     took_ms: float
@@ -136,6 +137,7 @@ def response_from_result(result: Result, took_ms: float | None = None) -> AskRes
     return AskResponse(
         question=result.question,
         answered=result.answered,
+        lookup=result.lookup,
         answer=answer,
         citations=[citation_from_hit(hit) for hit in result.hits],
         took_ms=round(result.took_ms if took_ms is None else took_ms, 3),

@@ -13,7 +13,7 @@ def test_ask_returns_cited_answer(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": CANNABIS})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answered", "answer", "citations", "took_ms"}
+    assert set(body) == {"question", "answered", "lookup", "answer", "citations", "took_ms"}
     assert body["question"] == CANNABIS and body["answered"] is True
     first = body["citations"][0]
     assert first["paragraph"] == "16" and first["label"] == "¶16" and first["url"] == "/p/16"
@@ -43,7 +43,7 @@ def test_off_topic_is_declined_with_nearest_passages(client: TestClient) -> None
 
 def test_citation_lookup_question(client: TestClient) -> None:
     body = client.post("/api/ask", json={"question": "¶22"}).json()
-    assert body["answered"] and body["citations"][0]["paragraph"] == "22"
+    assert body["answered"] and body["lookup"] and body["citations"][0]["paragraph"] == "22"
 
 
 @pytest.mark.parametrize(
