@@ -108,6 +108,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from qa.evaluate import load_questions
+    from qa.tune import ablation, grid_search
+
+    tuning, holdout = (load_questions(path) for path in DEFAULT_EVAL_FILES)
+    searcher = _searcher(_settings(args))
+    if args.ablation:
+        columns = ["configuration", "hold-out R@1", "R@3", "MRR", "off-topic declined", "answerable declined"]
+        print("| " + " | ".join([*columns, "tuning R@1"]) + " |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for label, tune_report, hold in ablation(searcher, tuning, holdout):
+            print(
+                f"| {label} | {hold.recall_at_1:.3f} | {hold.recall_at_3:.3f} | {hold.mrr:.3f} | "
+                f"{hold.offtopic_declined:.2f} | {hold.answerable_declined:.3f} "
+                f"| {tune_report.recall_at_1:.3f} |"
+            )
+        return 0
+    for trial in grid_search(searcher, tuning, holdout)[:10]:
+        knobs = ", ".join(
+            f"{k}={getattr(trial.config, k)}"
+            for k in ("dense_weight", "best_unit_weight", "keyword_best_unit_weight")
+        )
+        hold = trial.holdout
+        print(
+            f"tuning R@1 {trial.tuning.recall_at_1:.3f} MRR {trial.tuning.mrr:.3f} | "
+            f"hold-out R@1 {hold.recall_at_1:.3f} MRR {hold.mrr:.3f} | {knobs}"
+        )
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -158,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="do not list the misses")
     evaluate.set_defaults(func=cmd_eval)
+
+    tune = commands.add_parser("tune", help="grid-search scoring weights on the tuning questions")
+    tune.add_argument("--ablation", action="store_true", help="print the table of techniques instead")
+    tune.set_defaults(func=cmd_tune)
 
     serve = commands.add_parser("serve", help="serve the JSON API and the chat page")
     serve.add_argument("--host", help="address to bind (QA_HOST; default 127.0.0.1)")

@@ -25,6 +25,7 @@ class SearchConfig:
     decline_unknown_names: bool = True  # decline questions naming places/years the report never does
     span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
     keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
+    entry_weight: float = 0.85  # acronym entries count this much unless the question asks what one means
     rerank_depth: int = 10  # passages re-scored with token-level matching
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
     expand_dense: bool = True  # append acronym expansions to the text that is embedded
@@ -67,10 +68,15 @@ class Query:
     cited: Passage | None = None
     expansions: list[str] = field(default_factory=list)
     unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
+    asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
 
 
 # ---------------------------------------------------------------------------
 # Query understanding.
+
+_DEFINITION = re.compile(
+    r"\b(?:stand|stands|mean|means|meaning|acronym|abbreviat\w*|short for|full form|defin\w*)\b", re.I
+)
 
 # How readers name a passage inside a question; each pattern yields a citation id.
 _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -174,6 +180,7 @@ class Searcher:
         self.analyzer = QueryAnalyzer(index.corpus, self.config)
         self._unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         self._is_whole = np.array([u.kind == "passage" for u in index.units])
+        self._is_entry = np.array([u.kind == "entry" for u in index.units])
         self._spans = [passage_spans(p) for p in self.corpus.passages]
 
     @property
@@ -228,6 +235,8 @@ class Searcher:
     def answer(self, query: Query, encoded: Encoded, k: int) -> Result:
         """Rank passages for an analysed question whose text is already embedded."""
         unit_dense, unit_keyword = self._unit_scores(query, encoded.vectors[0])
+        if not query.asks_definition:
+            unit_dense = np.where(self._is_entry, unit_dense * self.config.entry_weight, unit_dense)
         ranked = self._rerank(self._rank(unit_dense, unit_keyword), encoded.tokens[0])
         hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked]
         if query.cited is not None:

@@ -75,3 +75,50 @@ def grid_search(
         searcher.set_config(original)
         del searcher.encode
     return trials
+
+
+# Each row switches techniques off relative to the defaults; `qa tune --ablation` prints the table.
+_OFF = dict(rerank_weight=0.0, expand_dense=False, decline_unknown_names=False)
+ABLATION: list[tuple[str, dict[str, object]]] = [
+    (
+        "plain dense: one vector per passage (with section and heading)",
+        dict(_OFF, dense_weight=1.0, best_unit_weight=0.0),
+    ),
+    ("plain BM25 over passages", dict(_OFF, dense_weight=0.0, keyword_best_unit_weight=0.0)),
+    ("dense: passage + best sentence/row/entry vectors", dict(_OFF, dense_weight=1.0)),
+    ("+ BM25 over the same units, fused", dict(_OFF)),
+    ("+ acronym expansion from the report", dict(_OFF, expand_dense=True)),
+    ("+ token-level rerank of the top 10", dict(decline_unknown_names=False)),
+    ("+ decline questions naming unknown places/years (the default)", {}),
+]
+TARGET_FALSE_DECLINES = 0.03
+
+
+def calibrate_threshold(
+    searcher: Searcher, tuning: list[Question], rate: float = TARGET_FALSE_DECLINES
+) -> float:
+    """The highest answer_min_score that declines at most `rate` of the answerable tuning questions."""
+    answerable = [q.q for q in tuning if not q.abstain]
+    results = searcher.ask_many(answerable, k=1)
+    scores = sorted(r.hits[0].score for r in results if not r.lookup)
+    return scores[int(rate * len(scores))] if scores else 0.0
+
+
+def ablation(
+    searcher: Searcher, tuning: list[Question], holdout: list[Question]
+) -> list[tuple[str, Report, Report]]:
+    """Each row of ABLATION, its decline threshold calibrated on the tuning half, on both halves."""
+    searcher.encode = CachedEncoder(searcher)  # type: ignore[method-assign]
+    original = searcher.config
+    rows = []
+    try:
+        for label, changes in ABLATION:
+            config = replace(original, **changes)
+            searcher.set_config(replace(config, answer_min_score=-1e9))
+            threshold = calibrate_threshold(searcher, tuning)
+            searcher.set_config(replace(config, answer_min_score=threshold) if changes else original)
+            rows.append((label, evaluate(searcher, tuning, "tuning"), evaluate(searcher, holdout, "holdout")))
+    finally:
+        searcher.set_config(original)
+        del searcher.encode
+    return rows
