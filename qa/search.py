@@ -162,7 +162,14 @@ class QueryAnalyzer:
             self.cited_passage(question),
             expansions,
             self.unknown_names(question),
+            self.asks_definition(question, expansions),
         )
+
+    def asks_definition(self, question: str, expansions: list[str]) -> bool:
+        """'What does X stand for', 'meaning of X', or a question that is just an acronym."""
+        if _DEFINITION.search(question):
+            return True
+        return bool(expansions) and len(tokenize(question)) <= 1
 
 
 # ---------------------------------------------------------------------------
@@ -182,6 +189,11 @@ class Searcher:
         self._is_whole = np.array([u.kind == "passage" for u in index.units])
         self._is_entry = np.array([u.kind == "entry" for u in index.units])
         self._spans = [passage_spans(p) for p in self.corpus.passages]
+        positions = range(len(self.corpus.passages))
+        self._units_of = [np.flatnonzero(self._unit_passage == p) for p in positions]
+        self._answer_units_of = [units[~self._is_whole[units]] for units in self._units_of]
+        # Stored as float16 to keep the index small; converted once here, not per question.
+        self._passage_tokens = [m.astype(np.float32) for m in index.passage_tokens]
 
     @property
     def fingerprint(self) -> str:
@@ -211,24 +223,6 @@ class Searcher:
     def search(self, question: str, k: int = 3) -> list[Hit]:
         return self.ask(question, k).hits
 
-    def unknown_names(self, question: str) -> list[str]:
-        """Capitalised words (not opening the question) and years that appear nowhere in the report.
-
-        A question about Birmingham, Scotland or 2010 is not answered by a London report from 2005,
-        however close its other words come.
-        """
-        words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
-        unknown = []
-        for position, word in enumerate(words):
-            is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
-            is_name = position > 0 and word[0].isupper() and not word.isupper()
-            if not (is_year or is_name):
-                continue
-            forms = set(re.findall(r"[a-z0-9]+", normalise(word.removesuffix("'s"))))
-            if forms and not forms & self._known_words:
-                unknown.append(word)
-        return unknown
-
     def analyse(self, question: str) -> Query:
         return self.analyzer.analyse(question)
 
@@ -238,13 +232,14 @@ class Searcher:
         if not query.asks_definition:
             unit_dense = np.where(self._is_entry, unit_dense * self.config.entry_weight, unit_dense)
         ranked = self._rerank(self._rank(unit_dense, unit_keyword), encoded.tokens[0])
-        hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked]
         if query.cited is not None:
-            cited = next(h for h in hits if h.passage.id == query.cited.id)
-            hits = [_replace_score(cited, 1.0)] + [h for h in hits if h.passage.id != query.cited.id]
-            return Result(query.question, True, hits[:k], lookup=True)
+            cited = self.corpus.passages.index(query.cited)
+            ranked = [(cited, 1.0)] + [(p, score) for p, score in ranked if p != cited]
+        hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked[:k]]
+        if query.cited is not None:
+            return Result(query.question, True, hits, lookup=True)
         answered = bool(hits) and self._should_answer(query, hits[0])
-        return Result(query.question, answered, hits[:k])
+        return Result(query.question, answered, hits)
 
     def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = self.index.dense.ntotal
@@ -294,45 +289,36 @@ class Searcher:
 
     def token_match(self, position: int, question_tokens: np.ndarray) -> float:
         """Mean over question tokens of the best cosine with any token of the passage."""
-        passage_tokens = self.index.passage_tokens[position]
-        similarities = question_tokens @ passage_tokens.T.astype(np.float32)
+        similarities = question_tokens @ self._passage_tokens[position].T
         return float(similarities.max(axis=1).mean())
 
     def _hit(self, position: int, score: float, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Hit:
-        mask = self._unit_passage == position
-        span = self._best_span(position, unit_dense, unit_keyword)
+        units = self._units_of[position]
         return Hit(
             passage=self.corpus.passages[position],
             score=round(score, 4),
-            dense=round(float(unit_dense[mask].max()), 4),
-            keyword=round(float(unit_keyword[mask].max()), 4),
-            span=span,
+            dense=round(float(unit_dense[units].max()), 4),
+            keyword=round(float(unit_keyword[units].max()), 4),
+            span=self._best_span(position, unit_dense, unit_keyword),
         )
 
     def _best_span(self, position: int, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Span:
-        spans = self._spans[position]
-        candidates = [
-            (i, u) for i, u in enumerate(self.index.units) if u.passage == position and u.kind != "passage"
-        ]
-        if not candidates:
+        """The sentence, row or entry of the passage that best answers (dense + some keyword)."""
+        candidates = self._answer_units_of[position]
+        if len(candidates) == 0:
+            spans = self._spans[position]
             return spans[0] if spans else Span(0, 0, "")
-        top_keyword = max(float(unit_keyword[i]) for i, _ in candidates) or 1.0
-        weight = self.config.span_keyword_weight
-        best_index, best_unit = max(
-            candidates,
-            key=lambda c: float(unit_dense[c[0]]) + weight * float(unit_keyword[c[0]]) / top_keyword,
-        )
+        keyword = unit_keyword[candidates]
+        top_keyword = float(keyword.max()) or 1.0
+        scores = unit_dense[candidates] + self.config.span_keyword_weight * keyword / top_keyword
+        best = self.index.units[int(candidates[int(np.argmax(scores))])]
         text = self.corpus.passages[position].text
-        return Span(best_unit.start, best_unit.end, text[best_unit.start : best_unit.end])
+        return Span(best.start, best.end, text[best.start : best.end])
 
     def _should_answer(self, query: Query, top: Hit) -> bool:
         if self.config.decline_unknown_names and query.unknown_names:
             return False
         return top.score >= self.config.answer_min_score
-
-
-def _replace_score(hit: Hit, score: float) -> Hit:
-    return Hit(hit.passage, score, hit.dense, hit.keyword, hit.span)
 
 
 def _with_time(result: Result, took_ms: float) -> Result:
