@@ -23,6 +23,7 @@ class SearchConfig:
     keyword_best_unit_weight: float = 0.5  # same blend for keyword scores
     answer_min_score: float = 0.8  # decline when the first passage's final score is below this
     decline_unknown_names: bool = True  # decline questions naming places/years the report never does
+    decline_missing_quantity: bool = True  # decline "how many/how much" when the passage has no number
     span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
     keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
     entry_weight: float = 0.85  # acronym entries count this much unless the question asks what one means
@@ -69,10 +70,41 @@ class Query:
     expansions: list[str] = field(default_factory=list)
     unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
+    expects: str = ""  # "number" or "money" when the question asks for one
 
 
 # ---------------------------------------------------------------------------
 # Query understanding.
+
+_ASKS_QUANTITY = re.compile(
+    r"\b(?:how (?:many|much|long|often|old)|what (?:percentage|proportion|share|number|age))\b", re.I
+)
+_ASKS_MONEY = re.compile(r"\b(?:costs?|budgets?|salary|salaries|prices?|fees?|spend|spent)\b", re.I)
+_ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
+_HAS_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|hundred|thousand|"
+    r"million|half|dozen)\b",
+    re.I,
+)
+_HAS_MONEY = re.compile(r"£|\bmillion\b|\bfund(?:ed|ing)\b|\bbudget", re.I)
+
+
+def expected_answer(question: str) -> str:
+    """What kind of answer a question asks for: 'money', 'number' or '' (anything)."""
+    asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
+    if asks_amount and _ASKS_MONEY.search(question):
+        return "money"
+    return "number" if _ASKS_QUANTITY.search(question) else ""
+
+
+def passage_can_answer(passage: Passage, expects: str) -> bool:
+    """A passage with no number cannot say how many; one with no amount cannot say what it cost."""
+    if expects == "money":
+        return _HAS_MONEY.search(passage.text) is not None
+    if expects == "number":
+        return _HAS_NUMBER.search(passage.text) is not None
+    return True
+
 
 _DEFINITION = re.compile(
     r"\b(?:stand|stands|mean|means|meaning|acronym|abbreviat\w*|short for|full form|defin\w*)\b", re.I
@@ -163,6 +195,7 @@ class QueryAnalyzer:
             expansions,
             self.unknown_names(question),
             self.asks_definition(question, expansions),
+            expected_answer(question),
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:
@@ -317,6 +350,8 @@ class Searcher:
 
     def _should_answer(self, query: Query, top: Hit) -> bool:
         if self.config.decline_unknown_names and query.unknown_names:
+            return False
+        if self.config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
             return False
         return top.score >= self.config.answer_min_score
 

@@ -78,7 +78,9 @@ def grid_search(
 
 
 # Each row switches techniques off relative to the defaults; `qa tune --ablation` prints the table.
-_OFF = dict(rerank_weight=0.0, expand_dense=False, decline_unknown_names=False)
+_OFF = dict(
+    rerank_weight=0.0, expand_dense=False, decline_unknown_names=False, decline_missing_quantity=False
+)
 ABLATION: list[tuple[str, dict[str, object]]] = [
     (
         "plain dense: one vector per passage (with section and heading)",
@@ -88,8 +90,9 @@ ABLATION: list[tuple[str, dict[str, object]]] = [
     ("dense: passage + best sentence/row/entry vectors", dict(_OFF, dense_weight=1.0)),
     ("+ BM25 over the same units, fused", dict(_OFF)),
     ("+ acronym expansion from the report", dict(_OFF, expand_dense=True)),
-    ("+ token-level rerank of the top 10", dict(decline_unknown_names=False)),
-    ("+ decline questions naming unknown places/years (the default)", {}),
+    ("+ token-level rerank of the top 10", dict(decline_unknown_names=False, decline_missing_quantity=False)),
+    ("+ decline questions naming places/years the report never does", dict(decline_missing_quantity=False)),
+    ("+ decline 'how many/how much' when the passage has no number or amount (the default)", {}),
 ]
 TARGET_FALSE_DECLINES = 0.03
 

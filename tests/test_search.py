@@ -102,7 +102,7 @@ def test_holdout_targets(searcher: Searcher) -> None:
     assert report.mrr >= 0.93
     assert report.answer_correct >= 0.88
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.50
+    assert report.offtopic_declined >= 0.60
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -115,3 +115,24 @@ def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
     assert rows[-1][2].recall_at_1 == final.recall_at_1
     assert rows[0][2].recall_at_1 <= rows[-1][2].recall_at_1
     assert searcher.config.rerank_weight > 0  # the searcher is left as it was
+
+
+@pytest.mark.parametrize(
+    ("question", "expects"),
+    [
+        ("How many cannabis factories were found?", "number"),
+        ("how much does a DTTO cost per offender?", "money"),
+        ("What is the Probation Service's annual budget?", "money"),
+        ("What do problem drug users cost the criminal justice system?", ""),
+        ("Why is the name misleading?", ""),
+    ],
+)
+def test_expected_answer_kind(question: str, expects: str) -> None:
+    from qa.search import expected_answer
+
+    assert expected_answer(question) == expects
+
+
+def test_quantity_question_without_a_number_in_the_passage_is_declined(searcher: Searcher) -> None:
+    assert not searcher.ask("How much does a DTTO cost per offender?").answered
+    assert searcher.ask("How much was the Home Office grant for drug testing?").answered
