@@ -87,6 +87,12 @@ def normalise_space(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u00a0", " ")).strip()
 
 
+def plain_number(digits: str) -> str:
+    """Decimal digits of any script as ASCII without leading zeros: '007' and '٧' -> '7'."""
+    ascii_digits = "".join(str(unicodedata.decimal(char)) for char in digits)
+    return ascii_digits.lstrip("0") or "0"
+
+
 def passage_label(passage_id: str) -> str:
     """How a citation is shown to a reader: ¶16, D4, Table 1, Chart 2, Summary."""
     if passage_id.isdigit():
@@ -204,7 +210,7 @@ def parse_report(text: str, slug: str) -> Report:
         if meta:
             key, value = meta.group(1), meta.group(2).strip()
             if key == "Report":
-                report.number = int(value) if value.isdigit() else None
+                report.number = int(plain_number(value)) if value.isdecimal() and len(value) < 7 else None
                 report.title = report.title or previous_nonblank
             elif key == "Date":
                 report.date = _parse_date(value)
@@ -254,7 +260,8 @@ def parse_report(text: str, slug: str) -> Report:
         if letter == "D":
             numbered = _NUMBERED_RE.match(line)
             if numbered:
-                builder.start(f"D{numbered.group(1)}", "paragraph", line[numbered.end(1) + 1 :].strip())
+                number = plain_number(numbered.group(1))
+                builder.start(f"D{number}", "paragraph", line[numbered.end(1) + 1 :].strip())
             else:
                 builder.add_line(_bullet_text(line) if is_bullet else line)
             continue
@@ -295,20 +302,20 @@ def _read_body_line(
         return
     numbered = _NUMBERED_RE.match(line)
     if numbered and not is_bullet:
-        builder.start(numbered.group(1), "paragraph", numbered.group(2))
+        builder.start(plain_number(numbered.group(1)), "paragraph", numbered.group(2))
         return
     if is_bullet:
         builder.add_line(_bullet_text(line))
         return
     table = _TABLE_RE.match(line)
     if table:
-        builder.start(f"table-{table.group(1)}", "table", line)
+        builder.start(f"table-{plain_number(table.group(1))}", "table", line)
         return
     chart = _CHART_RE.match(line)
     if chart:
         # A chart caption sits where the page put it; its sub-heading is not its topic.
         heading, builder.heading = builder.heading, ""
-        builder.start(f"chart-{chart.group(1)}", "chart", line)
+        builder.start(f"chart-{plain_number(chart.group(1))}", "chart", line)
         builder.close()
         builder.heading = heading
         return
@@ -450,14 +457,14 @@ def canonical_id(ref: str) -> str:
     ref = unicodedata.normalize("NFKC", ref).strip().strip(".,;:!?").strip()
     ref = re.sub(r"\s+", " ", ref)
     stripped = _REF_PREFIX.sub("", ref, count=1).strip()
-    if stripped.isdigit():
-        return str(int(stripped))
+    if stripped.isdecimal():
+        return plain_number(stripped)
     financial = _FINANCIAL_REF.match(ref)
     if financial:
-        return f"D{int(financial.group(1))}"
+        return f"D{plain_number(financial.group(1))}"
     named = _NAMED_REF.match(ref)
     if named:
-        return f"{named.group(1).lower()}-{int(named.group(2))}"
+        return f"{named.group(1).lower()}-{plain_number(named.group(2))}"
     section = _SECTION_REF.match(ref)
     if section:
         return section.group(1).upper()

@@ -12,14 +12,18 @@ from qa.search import Hit, Result
 
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 10
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+# Control characters (bar whitespace), zero-width marks, BOM and lone surrogates (which JSON
+# can carry as "\ud800" but UTF-8 cannot encode).
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u200b-\u200f\u2060-\u2064\ufeff\ud800-\udfff]"
+)
 
 
 def clean_question(value: str) -> str:
-    """Unicode-normalise, strip control characters and trim; the form every limit applies to."""
-    value = unicodedata.normalize("NFKC", value)
-    value = _CONTROL.sub("", value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
-    return re.sub(r" {2,}", " ", value).strip()
+    """Strip invisible characters, Unicode-normalise (NFKC) and collapse whitespace to single spaces;
+    the form every limit applies to. Idempotent."""
+    value = unicodedata.normalize("NFKC", _INVISIBLE.sub("", value))
+    return " ".join(value.split())
 
 
 class AskRequest(BaseModel):
@@ -96,7 +100,7 @@ class PassageList(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str | list | dict
+    detail: str = Field(description="What was wrong, in words.")
 
 
 class Health(BaseModel):
