@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from qa.config import MODEL_NAME
+from qa.limits import require_json
 from qa.schemas import (
     AskRequest,
     AskResponse,
@@ -32,14 +33,23 @@ ERRORS = {
 
 
 def ready_service(request: Request) -> AnswerService:
-    """The loaded service, or a 503 while the index is still loading."""
+    """The loaded service, or a 503 while the index is still loading (or could not be loaded)."""
     service: AnswerService | None = request.app.state.service
     if service is None:
-        raise HTTPException(status_code=503, detail="the service is starting; try again in a few seconds")
+        if request.app.state.load_error:  # the reason is in the server log, never in a response
+            raise HTTPException(status_code=503, detail="the index failed to load; the operator must fix it")
+        detail = "the service is starting; try again in a few seconds"
+        raise HTTPException(status_code=503, detail=detail, headers={"retry-after": "5"})
     return service
 
 
-@router.post("/api/ask", response_model=AskResponse, responses=ERRORS, tags=["ask"])
+@router.post(
+    "/api/ask",
+    response_model=AskResponse,
+    responses=ERRORS,
+    tags=["ask"],
+    dependencies=[Depends(require_json)],
+)
 async def ask(body: AskRequest, request: Request) -> AskResponse:
     """Answer a question with the report's own sentence and the passages it cites, best first."""
     started = time.perf_counter()

@@ -12,11 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
 from qa.index import Embedder, open_index
+from qa.limits import BodyLimit, RateLimit
 from qa.pages import STATIC_DIR
 from qa.pages import router as pages_router
 from qa.search import Searcher
@@ -44,61 +44,12 @@ def load_service(settings: Settings) -> AnswerService:
     return AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
 
 
-class BodyLimit:
-    """Refuse request bodies over a byte limit with 413, counting as they stream (chunked too)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_error(send, 413, f"request body over {self.max_bytes} bytes")
-            return
-        # Bodies are small (16 KiB), so read them whole here, stopping at the limit, and replay.
-        chunks: list[bytes] = []
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            received += len(chunks[-1])
-            if received > self.max_bytes:
-                await _send_error(send, 413, f"request body over {self.max_bytes} bytes")
-                return
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-
-async def _send_error(send: Send, status: int, detail: str) -> None:
-    response = JSONResponse({"detail": detail}, status_code=status, headers=SECURITY_HEADERS)
-    await response({"type": "http"}, _no_body, send)
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
 def _readable(error: dict) -> str:
     where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    if not where:  # the body as a whole: empty, null, a list, a bare string...
+        return f'the body must be a JSON object like {{"question": "...", "top_k": 3}} ({message})'
+    return f"{where}: {message}"
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -116,18 +67,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # Answered by Starlette's outermost layer, past every middleware: add the headers here.
         log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error; the request was not answered"}, status_code=500)
+        detail = "internal error; the request was not answered"
+        return JSONResponse({"detail": detail}, status_code=500, headers=SECURITY_HEADERS)
 
 
-def _install_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def json_only(request: Request, call_next: Callable) -> JSONResponse:
-        if request.method == "POST" and request.url.path.startswith("/api/"):
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/json":
-                return JSONResponse({"detail": "send the body as application/json"}, status_code=415)
-        return await call_next(request)
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
+    """Outermost first: security headers, rate limit, body limit, then the routes."""
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    if settings.rate_limit > 0:
+        app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_burst)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable) -> JSONResponse:
@@ -162,11 +112,10 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     app.state.service = service
     app.state.load_error = None
     _install_error_handlers(app)
-    _install_middleware(app)
+    _install_middleware(app, settings)
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
 
 

@@ -35,6 +35,12 @@ class Settings:
     cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it
     rate_limit: float = 0.0  # requests per second per client; 0 disables limiting
     rate_burst: int = 20  # requests a client may send at once before limiting starts
+    body_timeout: float = 10.0  # seconds a client has to send its whole body (then 408)
+    head_timeout: float = 10.0  # seconds a new connection has to send its request line and headers
+    keep_alive_timeout: float = 5.0  # idle keep-alive connections are closed after this
+    max_header_bytes: int = 16 * 1024  # request line plus headers (uvicorn's h11 limit; then 400)
+    max_connections: int = 512  # open connections before uvicorn answers 503; 0: no limit
+    shutdown_timeout: float = 10.0  # seconds SIGTERM waits for in-flight requests
     log_level: str = "INFO"
 
     def resolved_model_path(self) -> str:

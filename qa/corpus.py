@@ -438,7 +438,10 @@ def load_report(path: Path) -> Report:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ReportFormatError(f"{path.name} is not UTF-8 text") from error
-    return parse_report(text, slug=path.stem)
+    try:
+        return parse_report(text, slug=path.stem)
+    except ReportFormatError as error:
+        raise ReportFormatError(f"{path.name}: {error}") from error
 
 
 _REF_PREFIX = re.compile(

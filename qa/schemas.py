@@ -37,7 +37,9 @@ class AskRequest(BaseModel):
     )
 
     question: str = Field(description="A question in plain English (1-500 characters).")
-    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description="How many citations to return (1-10).")
+    top_k: int = Field(
+        3, ge=1, le=MAX_TOP_K, strict=True, description="How many citations to return (an integer, 1-10)."
+    )
 
     @field_validator("question")
     @classmethod
