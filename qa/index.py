@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -281,6 +282,16 @@ def _write_json_atomic(path: Path, payload: object) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make renames in `folder` durable, so a crash cannot leave a manifest naming missing files."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def save_index(index: SearchIndex, index_dir: Path) -> None:
@@ -298,6 +309,7 @@ def save_index(index: SearchIndex, index_dir: Path) -> None:
     final = index_dir / build_name
     shutil.rmtree(final, ignore_errors=True)
     os.replace(staging, final)
+    _fsync_folder(index_dir)
     index.manifest["files"] = files
     index.manifest["build"] = build_name
     _write_json_atomic(index_dir / MANIFEST_FILE, index.manifest)
@@ -332,16 +344,8 @@ def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
             raise StaleIndex(f"{key} changed (index has {manifest.get(key)!r}, expected {want!r})")
     if manifest.get("passages") != corpus.ids:
         raise StaleIndex("passage ids differ from the parsed seeds")
-    build = index_dir / str(manifest.get("build", ""))
-    if not manifest.get("build") or not build.is_dir():
-        raise StaleIndex(f"index files missing (no folder {build.name!r})")
-    expected_files = manifest.get("files") or {}
-    actual_files = _tree_digests(build)
-    for name, digest in expected_files.items():
-        if name not in actual_files:
-            raise StaleIndex(f"index file missing: {name}")
-        if actual_files[name] != digest:
-            raise StaleIndex(f"index file damaged (checksum mismatch): {name}")
+    build = _build_folder(index_dir, manifest)
+    _check_files(build, manifest.get("files"))
     try:
         dense = faiss.read_index(str(build / DENSE_FILE))
         units = [Unit(**row) for row in json.loads((build / UNITS_FILE).read_text())]
@@ -349,11 +353,77 @@ def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
         passage_tokens = _load_tokens(build / TOKENS_FILE)
     except Exception as error:  # any parse failure means the same thing: rebuild
         raise StaleIndex(f"index files unreadable ({error.__class__.__name__})") from error
-    if dense.ntotal != len(units) or dense.d != manifest.get("dimension"):
+    index = SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+    _check_contents(index)
+    return index
+
+
+_BUILD_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def _build_folder(index_dir: Path, manifest: dict) -> Path:
+    name = manifest.get("build")
+    if not isinstance(name, str) or not _BUILD_NAME.fullmatch(name):
+        raise StaleIndex(f"manifest names no valid build folder ({name!r})")
+    if not (index_dir / name).is_dir():
+        raise StaleIndex(f"index files missing (no folder {name!r})")
+    return index_dir / name
+
+
+def _check_files(build: Path, expected: object) -> None:
+    """Every file the manifest lists is there with its checksum, and there are no others."""
+    required = {DENSE_FILE, UNITS_FILE, TOKENS_FILE}
+    if not isinstance(expected, dict) or not required <= set(expected):
+        raise StaleIndex("manifest does not list the index files")
+    actual = _tree_digests(build)
+    for name, digest in sorted(expected.items()):
+        if name not in actual:
+            raise StaleIndex(f"index file missing: {name}")
+        if actual[name] != digest:
+            raise StaleIndex(f"index file damaged (checksum mismatch): {name}")
+    unlisted = sorted(set(actual) - set(expected))
+    if unlisted:
+        raise StaleIndex(f"index file not in the manifest: {unlisted[0]}")
+
+
+def _check_contents(index: SearchIndex) -> None:
+    """The loaded pieces agree with each other and with the corpus: no unit can cite wrongly."""
+    units, passages = index.units, index.corpus.passages
+    if index.manifest.get("units") != len(units):
+        raise StaleIndex("unit count differs from the manifest")
+    if index.dense.ntotal != len(units) or index.dense.d != index.manifest.get("dimension"):
         raise StaleIndex("vector count or dimension does not match the units")
-    if len(passage_tokens) != len(corpus.passages):
+    if len(index.passage_tokens) != len(passages):
         raise StaleIndex("token vectors do not match the passages")
-    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+    if any(matrix.ndim != 2 or matrix.shape[1] != index.dense.d for matrix in index.passage_tokens):
+        raise StaleIndex("token vectors have the wrong dimension")
+    if index.keyword.scores.get("num_docs") != len(units):
+        raise StaleIndex("keyword index size does not match the units")
+    for unit in units:
+        if not 0 <= unit.passage < len(passages) or not 0 <= unit.start <= unit.end:
+            raise StaleIndex("a unit points outside the passages")
+        if unit.end > len(passages[unit.passage].text):
+            raise StaleIndex("a unit points outside its passage text")
+
+
+VERIFY_SAMPLES = 8
+VERIFY_MIN_SIMILARITY = 0.99
+
+
+def verify_vectors(index: SearchIndex, embedder: Embedder, samples: int = VERIFY_SAMPLES) -> None:
+    """Re-embed a few units spread over the index and check the stored vectors match them.
+
+    Checksums prove the files are the ones the manifest lists; this proves the vectors belong to
+    these units and this model (a swapped or hand-edited file, a changed torch build).
+    """
+    count = len(index.units)
+    positions = sorted({round(i * (count - 1) / max(1, samples - 1)) for i in range(samples)})
+    fresh = embedder.encode([index.units[p].text for p in positions])
+    stored = np.stack([index.dense.reconstruct(int(p)) for p in positions])
+    similarity = np.sum(fresh * stored, axis=1)
+    worst = int(np.argmin(similarity))
+    if similarity[worst] < VERIFY_MIN_SIMILARITY:
+        raise StaleIndex(f"stored vectors do not match the units (unit {positions[worst]})")
 
 
 def _save_tokens(path: Path, matrices: list[np.ndarray]) -> None:
@@ -380,11 +450,13 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder`, found by trying (root ignores permission bits)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".probe-"):
+            return True
     except OSError:
         return False
-    return os.access(folder, os.W_OK)
 
 
 def open_index(
@@ -399,7 +471,7 @@ def open_index(
     identity = expected_identity(settings)
     if not force:
         try:
-            return load_index(corpus, settings)
+            return _load_verified(corpus, settings, embedder)
         except StaleIndex as reason:
             log.warning("rebuilding index: %s", reason)
     if not _writable(settings.index_dir):
@@ -409,13 +481,19 @@ def open_index(
             if not force:
                 # Another process may have finished a build while we waited for the lock.
                 with contextlib.suppress(StaleIndex):
-                    return load_index(corpus, settings)
+                    return _load_verified(corpus, settings, embedder)
             index = _timed_build(corpus, embedder, identity, progress)
             save_index(index, settings.index_dir)
             return index
     except OSError as error:
         log.warning("cannot write to %s (%s)", settings.index_dir, error.strerror or error)
         return _build_in_memory(corpus, embedder, identity, settings, progress)
+
+
+def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> SearchIndex:
+    index = load_index(corpus, settings)
+    verify_vectors(index, embedder)
+    return index
 
 
 def _timed_build(corpus: Corpus, embedder: Embedder, identity: dict, progress: bool) -> SearchIndex:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
+import re
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import bm25s
+import faiss
 import numpy as np
 import pytest
 
@@ -17,10 +27,14 @@ from qa.index import (
     Embedder,
     SearchIndex,
     StaleIndex,
+    _tree_digests,
+    _writable,
     build_units,
     load_index,
     open_index,
+    verify_vectors,
 )
+from qa.search import Searcher
 
 from .conftest import REPORT_FILE
 
@@ -116,6 +130,7 @@ def test_changed_seeds_trigger_a_rebuild(own_settings: Settings, embedder: Embed
         (lambda folder: _truncate(folder / "units.json"), "damaged"),
         (lambda folder: shutil.rmtree(folder / "keyword"), "missing"),
         (lambda folder: _truncate(folder / "tokens.npz"), "damaged"),
+        (lambda folder: _truncate(folder / "keyword" / "vocab.index.json"), "damaged"),
     ],
 )
 def test_damaged_files_trigger_a_rebuild(
@@ -152,3 +167,240 @@ def test_missing_index_is_built_and_old_builds_removed(own_settings: Settings, e
 def _truncate(path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+# ---------------------------------------------------------------------------
+# Every way the saved files can be wrong is caught when loading, before anything is served.
+
+
+def _manifest(settings: Settings) -> dict:
+    return json.loads((settings.index_dir / MANIFEST_FILE).read_text())
+
+
+def _write_manifest(settings: Settings, manifest: dict) -> None:
+    (settings.index_dir / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+
+def _reseal(settings: Settings) -> None:
+    """Recompute the manifest's checksums, as if the damaged files had been written by a build."""
+    manifest = _manifest(settings)
+    manifest["files"] = _tree_digests(build_folder(settings))
+    _write_manifest(settings, manifest)
+
+
+def _edit_manifest(change):  # noqa: ANN001, ANN202
+    def damage(settings: Settings) -> None:
+        manifest = _manifest(settings)
+        change(manifest)
+        _write_manifest(settings, manifest)
+
+    return damage
+
+
+def _in_build(change):  # noqa: ANN001, ANN202
+    return lambda settings: change(build_folder(settings))
+
+
+def _resealed(change):  # noqa: ANN001, ANN202
+    def damage(settings: Settings) -> None:
+        change(build_folder(settings))
+        _reseal(settings)
+
+    return damage
+
+
+def _small_keyword_index(folder: Path) -> None:
+    shutil.rmtree(folder / "keyword")
+    other = bm25s.BM25()
+    other.index([["cannabis"], ["crack"], ["heroin"]], show_progress=False)
+    other.save(str(folder / "keyword"), show_progress=False)
+
+
+def _unit_out_of_range(folder: Path) -> None:
+    units = json.loads((folder / "units.json").read_text())
+    units[0]["passage"] = 999
+    (folder / "units.json").write_text(json.dumps(units))
+
+
+def _fewer_vectors(folder: Path) -> None:
+    dense = faiss.read_index(str(folder / "dense.faiss"))
+    vectors = dense.reconstruct_n(0, dense.ntotal - 1)
+    smaller = faiss.IndexFlatIP(dense.d)
+    smaller.add(vectors)
+    faiss.write_index(smaller, str(folder / "dense.faiss"))
+
+
+def _fewer_token_groups(folder: Path) -> None:
+    with np.load(folder / "tokens.npz") as data:
+        vectors, offsets = data["vectors"], data["offsets"]
+    with open(folder / "tokens.npz", "wb") as handle:
+        np.savez(handle, vectors=vectors, offsets=offsets[:-1])
+
+
+def _write(path: str, data: bytes):  # noqa: ANN202
+    return lambda folder: (folder / path).write_bytes(data)
+
+
+DAMAGE = {
+    # The files themselves.
+    "faiss file garbage": (_in_build(_write("dense.faiss", b"not a faiss index")), "checksum mismatch"),
+    "faiss file truncated": (_in_build(lambda f: _truncate(f / "dense.faiss")), "checksum mismatch"),
+    "faiss file missing": (_in_build(lambda f: (f / "dense.faiss").unlink()), "missing: dense.faiss"),
+    "units truncated": (_in_build(lambda f: _truncate(f / "units.json")), "checksum mismatch"),
+    "keyword params corrupt": (_in_build(_write("keyword/params.index.json", b"{")), "keyword/params"),
+    "keyword vocab truncated": (
+        _in_build(lambda f: _truncate(f / "keyword/vocab.index.json")),
+        "keyword/vocab",
+    ),
+    "keyword scores emptied": (_in_build(_write("keyword/data.csc.index.npy", b"")), "keyword/data"),
+    "keyword folder missing": (_in_build(lambda f: shutil.rmtree(f / "keyword")), "missing: keyword/"),
+    "token vectors truncated": (_in_build(lambda f: _truncate(f / "tokens.npz")), "checksum mismatch"),
+    "stray file": (_in_build(_write("keyword/extra.npy", b"x")), "not in the manifest"),
+    "build folder missing": (_in_build(shutil.rmtree), "no folder"),
+    # The manifest.
+    "manifest missing": (lambda s: (s.index_dir / MANIFEST_FILE).unlink(), "no index"),
+    "manifest not UTF-8": (lambda s: (s.index_dir / MANIFEST_FILE).write_bytes(b"\xff\xfe{"), "unreadable"),
+    "wrong checksum": (_edit_manifest(lambda m: m["files"].update({"dense.faiss": "0" * 64})), "mismatch"),
+    "no file list": (_edit_manifest(lambda m: m.pop("files")), "does not list"),
+    "file list not a dict": (_edit_manifest(lambda m: m.update(files="dense.faiss")), "does not list"),
+    "build outside the folder": (_edit_manifest(lambda m: m.update(build="../../etc")), "no valid build"),
+    "build not a string": (_edit_manifest(lambda m: m.update(build=7)), "no valid build"),
+    "unit count": (_edit_manifest(lambda m: m.update(units=m["units"] + 1)), "unit count"),
+    "dimension": (_edit_manifest(lambda m: m.update(dimension=768)), "dimension"),
+    "passage ids": (_edit_manifest(lambda m: m.update(passages=m["passages"][:-1])), "passage ids"),
+    "model": (_edit_manifest(lambda m: m.update(model="another-model")), "model changed"),
+    "format": (_edit_manifest(lambda m: m.update(format=1)), "format changed"),
+    # Files consistent with their checksums but not with each other (a mixed-up copy).
+    "unit outside the passages": (_resealed(_unit_out_of_range), "outside the passages"),
+    "units of another shape": (_resealed(_write("units.json", b'[{"x": 1}]')), "unreadable"),
+    "keyword index of another corpus": (_resealed(_small_keyword_index), "keyword index size"),
+    "vectors of another build": (_resealed(_fewer_vectors), "vector count"),
+    "token vectors of another corpus": (_resealed(_fewer_token_groups), "token vectors do not match"),
+}
+
+
+@pytest.mark.parametrize(("damage", "reason"), DAMAGE.values(), ids=DAMAGE.keys())
+def test_every_damage_is_detected_on_load(own_settings: Settings, damage, reason: str) -> None:  # noqa: ANN001
+    damage(own_settings)
+    with pytest.raises(StaleIndex, match=re.escape(reason)):
+        load_index(Corpus.from_seeds(own_settings.seeds_dir), own_settings)
+
+
+def _permute_vectors(folder: Path) -> None:
+    dense = faiss.read_index(str(folder / "dense.faiss"))
+    shuffled = faiss.IndexFlatIP(dense.d)
+    shuffled.add(np.ascontiguousarray(dense.reconstruct_n(0, dense.ntotal)[::-1]))
+    faiss.write_index(shuffled, str(folder / "dense.faiss"))
+
+
+def test_vectors_that_do_not_match_their_units_are_rebuilt(
+    own_settings: Settings, embedder: Embedder, caplog
+) -> None:
+    """Checksums cannot tell a reordered vector file that was resealed: re-embedding a sample can."""
+    _resealed(_permute_vectors)(own_settings)
+    index = load_index(Corpus.from_seeds(own_settings.seeds_dir), own_settings)  # the files agree...
+    with pytest.raises(StaleIndex, match="stored vectors do not match"):
+        verify_vectors(index, embedder)  # ...but the vectors are not these units'
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        rebuilt = open_index(own_settings, embedder)
+    assert "rebuilding index: stored vectors do not match the units" in caplog.text
+    verify_vectors(rebuilt, embedder)
+    searcher = Searcher(rebuilt, embedder)
+    assert searcher.ask("How many cannabis factories were found in London?").hits[0].passage.id == "16"
+
+
+def test_a_valid_index_passes_verification(search_index: SearchIndex, embedder: Embedder) -> None:
+    verify_vectors(search_index, embedder, samples=32)  # no false alarm on a sound index
+
+
+# ---------------------------------------------------------------------------
+# A read-only index folder: use a valid index as it is, otherwise build in memory and say so.
+
+
+@contextlib.contextmanager
+def read_only_mount(folder: Path) -> Iterator[None]:
+    """Bind-mount `folder` read-only over itself: writes fail with EROFS, even for root (who
+    ignores permission bits, so chmod cannot simulate this). Skips where mounting is not allowed."""
+
+    def run(*args: str) -> bool:
+        return subprocess.run(args, capture_output=True, check=False).returncode == 0
+
+    if not run("mount", "--bind", str(folder), str(folder)):
+        pytest.skip("cannot bind-mount here (needs CAP_SYS_ADMIN)")
+    try:
+        if not run("mount", "-o", "remount,bind,ro", str(folder), str(folder)):
+            pytest.skip("cannot remount read-only here")
+        yield
+    finally:
+        run("umount", str(folder))
+
+
+def test_read_only_folder_is_detected_and_a_valid_index_used_as_is(
+    own_settings: Settings, embedder: Embedder, caplog
+) -> None:
+    before = sorted(p.name for p in own_settings.index_dir.rglob("*"))
+    with read_only_mount(own_settings.index_dir):
+        with pytest.raises(OSError):
+            (own_settings.index_dir / "probe").write_text("x")  # really read-only, even for root
+        assert not _writable(own_settings.index_dir)
+        with caplog.at_level(logging.INFO, logger="qa.index"):
+            index = open_index(own_settings, embedder)
+    assert index.fingerprint == _manifest(own_settings)["fingerprint"]
+    assert "rebuilding" not in caplog.text and "read-only" not in caplog.text
+    assert sorted(p.name for p in own_settings.index_dir.rglob("*")) == before
+
+
+def test_unwritable_index_folder_builds_in_memory_and_says_so(
+    own_settings: Settings, embedder: Embedder, caplog
+) -> None:
+    blocker = own_settings.index_dir.parent / "not-a-folder"
+    blocker.write_text("a file where a folder should be")
+    unwritable = own_settings.with_overrides(index_dir=blocker / "index")  # mkdir fails, even for root
+    assert not _writable(unwritable.index_dir)
+    with caplog.at_level(logging.WARNING, logger="qa.index"):
+        index = open_index(unwritable, embedder)
+    assert "read-only: building the index in memory only" in caplog.text
+    assert len(index.units) == index.dense.ntotal == index.manifest["units"]
+    assert Searcher(index, embedder).ask("What is the CDTB?").hits[0].passage.id == "22"
+
+
+# ---------------------------------------------------------------------------
+# Two builders at once (e.g. `qa build` while the server starts) wait for each other.
+
+
+def test_two_concurrent_builds_produce_one_complete_index(settings: Settings, tmp_path: Path) -> None:
+    shared = settings.with_overrides(index_dir=tmp_path / "index")
+    shared.index_dir.mkdir()
+    env = {**os.environ, "QA_SEEDS_DIR": str(shared.seeds_dir), "QA_INDEX_DIR": str(shared.index_dir)}
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    with open(shared.index_dir / ".build.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # hold both builders at the lock until both are there
+        builders = [
+            subprocess.Popen(
+                [sys.executable, "-m", "qa.cli", "build"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log.open("w"),
+                text=True,
+            )
+            for log in logs
+        ]
+        _wait_for(lambda: all("rebuilding index: no index" in log.read_text() for log in logs), builders)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        outputs = [builder.communicate(timeout=300)[0] for builder in builders]
+    assert [builder.returncode for builder in builders] == [0, 0], [log.read_text() for log in logs]
+    assert sum("built index" in log.read_text() for log in logs) == 1  # the second reused the first's
+    fingerprints = {output.split()[1].rstrip(":") for output in outputs}
+    index = load_index(Corpus.from_seeds(shared.seeds_dir), shared)
+    assert fingerprints == {index.fingerprint}
+    assert len(index.units) == index.dense.ntotal == index.keyword.scores["num_docs"]
+    folders = sorted(p.name for p in shared.index_dir.iterdir() if p.is_dir())
+    assert folders == [index.fingerprint]  # no staging leftovers, no second build
+
+
+def _wait_for(condition, processes: list[subprocess.Popen], timeout: float = 300) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert all(p.poll() is None for p in processes), "a builder exited early"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
