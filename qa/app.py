@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -12,11 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
 from qa.index import Embedder, open_index
-from qa.limits import BodyLimit, RateLimit
+from qa.limits import BodyLimit, HeaderLimit, RateLimit
 from qa.pages import STATIC_DIR
 from qa.pages import router as pages_router
 from qa.search import Searcher
@@ -73,21 +74,46 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=500, headers=SECURITY_HEADERS)
 
 
+class SecurityHeaders:
+    """Add SECURITY_HEADERS to every response (pure ASGI, so a client hanging up costs nothing).
+
+    The API docs pages (/docs, /redoc) go without the CSP: Swagger UI and ReDoc load their script
+    from a CDN and start it inline. Every other header still applies to them.
+    """
+
+    NO_CSP_PATHS = frozenset({"/docs", "/redoc"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = [
+            (name.encode(), value.encode())
+            for name, value in SECURITY_HEADERS.items()
+            if not (name == "content-security-policy" and scope["path"] in self.NO_CSP_PATHS)
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
-    """Outermost first: security headers, rate limit, body limit, then the routes."""
+    """Outermost first: security headers, header size, rate limit, body size and time, then routes."""
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     if settings.rate_limit > 0:
         app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_burst)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable) -> JSONResponse:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path in {"/docs", "/redoc"}:
-            # Swagger UI needs its CDN script and inline bootstrap; only these two pages get it.
-            del response.headers["content-security-policy"]
-        return response
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
+    app.add_middleware(SecurityHeaders)
 
 
 def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:

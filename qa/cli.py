@@ -139,9 +139,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from qa.app import create_app
     from qa.corpus import Corpus, ReportFormatError
 
     settings = _settings(args)
@@ -156,14 +153,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, ReportFormatError) as error:
         print(f"error: cannot read the reports: {error}", file=sys.stderr)
         return 2
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+    from qa.serve import serve
+
+    return serve(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except ValueError as error:  # bad QA_* settings and the like
+    except (ValueError, OSError) as error:  # bad QA_* settings, unreadable reports and the like
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -31,6 +31,26 @@ def require_json(request: Request) -> None:
         raise HTTPException(status_code=415, detail="send the body as application/json")
 
 
+class HeaderLimit:
+    """431 when the request line and headers together exceed `max_bytes`. (uvicorn's h11 limit
+    only catches a head that arrives in pieces; one sent in a single write gets through it.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _head_size(scope) > self.max_bytes:
+            await send_error(send, 431, f"request line and headers over {self.max_bytes} bytes")
+            return
+        await self.app(scope, receive, send)
+
+
+def _head_size(scope: Scope) -> int:
+    line = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"")
+    return line + sum(len(name) + len(value) + 4 for name, value in scope.get("headers") or [])
+
+
 class BodyLimit:
     """Read each request body up front, refusing it with 413 past `max_bytes` (chunked bodies too)
     and with 408 when it has not all arrived `timeout` seconds after the headers."""

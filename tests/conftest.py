@@ -83,8 +83,14 @@ def wait_ready(base_url: str, process: subprocess.Popen, timeout: float = 120) -
     raise TimeoutError("server did not become ready")
 
 
-def start_server(settings: Settings, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """`qa serve` in its own process on a free 127.0.0.1 port, using the given index folder."""
+def start_server(
+    settings: Settings,
+    extra_env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    args: tuple[str, ...] = (),
+) -> tuple[subprocess.Popen, str]:
+    """`qa serve` in its own process on a free 127.0.0.1 port, using the given index folder.
+    Its log goes to `log_path` (never to an unread pipe, which would block it once full)."""
     port = free_port()
     env = {
         **os.environ,
@@ -93,18 +99,20 @@ def start_server(settings: Settings, extra_env: dict[str, str] | None = None) ->
         "QA_LOG_LEVEL": "warning",
         **(extra_env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with open(log_path or os.devnull, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base_url, process)
-    except Exception:
+    except Exception as error:
         process.kill()
-        raise
+        tail = log_path.read_text()[-2000:] if log_path else ""
+        raise RuntimeError(f"{error}\n{tail}") from error
     return process, base_url
 
 

@@ -159,6 +159,15 @@ def test_oversized_bodies_are_413(client: TestClient, size: int) -> None:
     assert_clean_error(client.post("/api/ask", content=b" " * size, headers=JSON), 413, "16384 bytes")
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [("/healthz", {"x-padding": "a" * 20_000}), ("/healthz?" + "q=1&" * 5000, {}), ("/" + "a" * 20_000, {})],
+    ids=["big header", "long query", "long path"],
+)
+def test_oversized_request_heads_are_431(client: TestClient, path: str, headers: dict) -> None:
+    assert_clean_error(client.get(path, headers=headers), 431, "16384 bytes")
+
+
 def test_body_at_the_limit_is_read(client: TestClient) -> None:
     body = json.dumps({"question": CANNABIS}).encode().ljust(16 * 1024)  # JSON allows trailing spaces
     assert client.post("/api/ask", content=body, headers=JSON).status_code == 200
