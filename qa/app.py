@@ -122,11 +122,12 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.service is None:
+        loads_its_own = app.state.service is None
+        if loads_its_own:
             threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
         yield
-        if app.state.service is not None:
-            app.state.service.close()
+        if loads_its_own and app.state.service is not None:
+            app.state.service.close()  # a service handed in belongs to the caller, who closes it
 
     app = FastAPI(
         title="reportqa",

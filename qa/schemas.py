@@ -19,6 +19,10 @@ _INVISIBLE = re.compile(
 )
 
 
+# At least one character that survives cleaning (JSON Schema / ECMA regex syntax).
+_VISIBLE = r"[^\s\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2060-\u2064\ufeff]"
+
+
 def clean_question(value: str) -> str:
     """Strip invisible characters, Unicode-normalise (NFKC) and collapse whitespace to single spaces;
     the form every limit applies to. Idempotent."""
@@ -36,10 +40,21 @@ class AskRequest(BaseModel):
         },
     )
 
-    question: str = Field(description="A question in plain English (1-500 characters).")
-    top_k: int = Field(
-        3, ge=1, le=MAX_TOP_K, strict=True, description="How many citations to return (an integer, 1-10)."
+    question: str = Field(
+        description="A question in plain English: 1-500 characters once control characters are "
+        "stripped, the text is NFKC-normalised and whitespace is trimmed and collapsed.",
+        # Documented for clients and fuzzers; enforced after cleaning, which a schema cannot express.
+        json_schema_extra={"minLength": 1, "pattern": _VISIBLE},
     )
+    top_k: int = Field(3, ge=1, le=MAX_TOP_K, description="How many citations to return (an integer, 1-10).")
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _top_k_is_a_number(cls, value: object) -> object:
+        # JSON numbers only (3 or 3.0, as JSON Schema's "integer"); not true or "3".
+        if isinstance(value, bool | str):
+            raise ValueError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
+        return value
 
     @field_validator("question")
     @classmethod
