@@ -28,6 +28,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _searcher(settings: Settings, progress: bool = False, force: bool = False):  # noqa: ANN202
+    from qa.corpus import Corpus
+
+    Corpus.from_seeds(settings.seeds_dir)  # unreadable reports: fail now, not after loading the model
+
     from qa.index import Embedder, open_index
     from qa.search import Searcher
 
