@@ -1,4 +1,4 @@
-"""Request limits as ASGI middleware: body size and read time, and per-client rate limiting."""
+"""Request limits: head and body size, body read time, JSON-only bodies, per-client rate limiting."""
 
 from __future__ import annotations
 
@@ -65,7 +65,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        # (A length of many digits is refused before int(), which caps digits at 4300.)
+        if (
+            declared is not None
+            and declared.isdigit()
+            and (len(declared) > 18 or int(declared) > self.max_bytes)
+        ):
             await send_error(send, 413, self._too_large)
             return
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from qa.app import SECURITY_HEADERS, create_app
 from qa.config import Settings
-from qa.limits import RateLimit
+from qa.limits import BodyLimit, RateLimit
 
 CANNABIS = "How many cannabis factories were found in London?"
 JSON = {"content-type": "application/json"}
@@ -166,6 +167,42 @@ def test_oversized_bodies_are_413(client: TestClient, size: int) -> None:
 )
 def test_oversized_request_heads_are_431(client: TestClient, path: str, headers: dict) -> None:
     assert_clean_error(client.get(path, headers=headers), 431, "16384 bytes")
+
+
+def _call(middleware: BodyLimit, headers: list[tuple[bytes, bytes]], messages: list[dict]) -> list[dict]:
+    """Run one request through an ASGI middleware; `messages` is what the client sends, then it
+    goes quiet. Returns what the middleware sent back."""
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # a client that never sends the rest
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/ask", "headers": headers}
+    asyncio.run(middleware(scope, receive, send))
+    return sent
+
+
+async def _never_called(scope, receive, send) -> None:  # noqa: ANN001
+    raise AssertionError("the request should not reach the app")
+
+
+def test_absurd_content_length_is_413_without_reading() -> None:
+    limit = BodyLimit(_never_called, max_bytes=16384, timeout=10)
+    sent = _call(limit, [(b"content-length", b"9" * 5000)], [])  # int() would refuse 5000 digits
+    assert sent[0]["status"] == 413
+
+
+def test_body_that_stops_arriving_is_408() -> None:
+    limit = BodyLimit(_never_called, max_bytes=16384, timeout=0.2)
+    sent = _call(limit, [], [{"type": "http.request", "body": b'{"quest', "more_body": True}])
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"detail": "the request body did not arrive within 0.2 s"}
 
 
 def test_body_at_the_limit_is_read(client: TestClient) -> None:
