@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -184,7 +185,9 @@ def _call(middleware: BodyLimit, headers: list[tuple[bytes, bytes]], messages: l
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/api/ask", "headers": headers}
-    asyncio.run(middleware(scope, receive, send))
+    # In a thread of its own: the browser tests leave an event loop running in this one.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, middleware(scope, receive, send)).result()
     return sent
 
 
@@ -238,6 +241,17 @@ def test_chunked_oversized_body_is_413(client: TestClient) -> None:
         ("POST", "/api/ask", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415),
         ("POST", "/api/ask", {"json": {"question": ""}}, 422),
         ("POST", "/api/ask", {"content": b"{", "headers": JSON}, 400),
+        # The HTML pages and their errors.
+        ("GET", "/", {}, 200),
+        ("GET", "/report", {}, 200),
+        ("GET", "/p/16", {}, 200),
+        ("GET", "/p/nope", {}, 404),
+        ("POST", "/ask", {"data": {"question": CANNABIS}}, 200),
+        ("POST", "/ask", {"data": {"question": " "}}, 422),
+        ("POST", "/ask", {"data": {"question": "x" * 20000}}, 413),
+        ("PUT", "/", {}, 405),
+        ("GET", "/static/chat.css", {}, 200),
+        ("GET", "/static/nope.css", {}, 404),
     ],
 )
 def test_security_headers_on_every_response(

@@ -1,5 +1,5 @@
-"""Soak: 64 concurrent clients for 60 s against a real `qa serve`, mixing valid, invalid and
-oversized requests (`make soak`; excluded from `make test`).
+"""Soak: 64 concurrent clients for 60 s against a real `qa serve`, mixing valid requests
+(questions, passages, passage pages), invalid and oversized ones (`make soak`; not in `make test`).
 
 Asserts: no 5xx, no connection errors on valid requests, every valid answer is the one its own
 question gets when asked alone (no cross-talk between concurrent requests), and server memory
@@ -144,8 +144,10 @@ async def one_client(
             roll = rng.random()
             if roll < 0.6:
                 await ask_valid(client, rng, expected, tally)
-            elif roll < 0.7:
+            elif roll < 0.65:
                 await get_passage(client, rng.choice(ids), tally)
+            elif roll < 0.7:
+                await get_page(client, rng.choice(ids), tally)
             else:
                 await send_invalid(client, rng, ids, tally)
 
@@ -188,6 +190,19 @@ async def get_passage(client: httpx.AsyncClient, passage_id: str, tally: Tally) 
     tally.counts[f"status {response.status_code}"] += 1
     if response.status_code != 200 or response.json()["id"] != passage_id:
         tally.fail(f"passage {passage_id}: {response.status_code} {response.text[:200]}")
+
+
+async def get_page(client: httpx.AsyncClient, passage_id: str, tally: Tally) -> None:
+    try:
+        response = await client.get(f"/p/{passage_id}")
+    except httpx.TransportError as error:
+        tally.counts["valid connection errors"] += 1
+        tally.fail(f"page {passage_id}: {error!r}")
+        return
+    tally.counts["valid"] += 1
+    tally.counts[f"status {response.status_code}"] += 1
+    if response.status_code != 200 or not response.headers["content-type"].startswith("text/html"):
+        tally.fail(f"page {passage_id}: {response.status_code} {response.text[:200]}")
 
 
 async def send_invalid(client: httpx.AsyncClient, rng: random.Random, ids: list[str], tally: Tally) -> None:
