@@ -22,7 +22,7 @@ from qa.config import Settings
 from qa.corpus import Corpus
 from qa.index import MANIFEST_FILE, SearchIndex, load_index
 
-from .conftest import REPORT_FILE, start_server
+from .conftest import start_server
 from .test_cli import run_qa
 
 HEAD_TIMEOUT = 4
@@ -356,4 +356,3 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(hard_server: Server)
     assert json.loads(payload)["citations"][0]["paragraph"] == KNOWN[question]
     assert hard_server.process.wait(timeout=30) == 0
     assert "Traceback" not in hard_server.log_text()
-    assert REPORT_FILE.exists()
