@@ -9,7 +9,6 @@ that levels off. Prints the figures. SOAK_CLIENTS and SOAK_SECONDS shorten a run
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -242,7 +241,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def test_soak(soak_server: tuple) -> None:
+def test_soak(soak_server: tuple, capsys: pytest.CaptureFixture) -> None:
     process, base_url, log = soak_server
     expected = baseline(base_url)
     ids = [p["id"] for p in httpx.get(f"{base_url}/api/passages", timeout=30).json()["passages"]]
@@ -256,7 +255,7 @@ def test_soak(soak_server: tuple) -> None:
     total = tally.counts["valid"] + tally.counts["invalid"]
     statuses = {k: v for k, v in sorted(tally.counts.items()) if k.startswith("status")}
     latencies = tally.latencies
-    print(
+    figures = (
         f"\nsoak: {CLIENTS} clients for {elapsed:.0f} s: {total} requests ({total / elapsed:.0f}/s), "
         f"{tally.counts['valid']} valid ({tally.counts['valid'] / elapsed:.0f}/s), "
         f"{tally.counts['invalid']} invalid\n"
@@ -270,6 +269,8 @@ def test_soak(soak_server: tuple) -> None:
         f"  server RSS MiB: start {rss_start:.0f}, after warm-up {rss_warm:.0f}, peak {rss_peak:.0f}, "
         f"end {rss_end:.0f}"
     )
+    with capsys.disabled():  # the figures are the point of the run: show them even without -s
+        print(figures)
     assert not any(key.startswith("status 5") for key in tally.counts), statuses
     assert tally.counts["valid connection errors"] == 0, tally.failures
     assert tally.counts["cross-talk"] == 0 and tally.counts["failures"] == 0, tally.failures
@@ -282,4 +283,3 @@ def test_soak(soak_server: tuple) -> None:
     assert after["citations"][0]["paragraph"] == expected[question].first
     server_log = log.read_text()
     assert "Traceback" not in server_log and "Exception in ASGI" not in server_log, server_log[-3000:]
-    print(f"  server log: {json.dumps(server_log[-300:])}")
