@@ -16,11 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
-from qa.index import Embedder, open_index
 from qa.pages import STATIC_DIR
 from qa.pages import router as pages_router
-from qa.search import Searcher
 from qa.service import AnswerService
+from qa.startup import load_service
 
 log = logging.getLogger("qa.app")
 
@@ -31,17 +30,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-
-WARM_UP_QUESTION = "How many cannabis factories were found in London?"
-
-
-def load_service(settings: Settings) -> AnswerService:
-    """Load the model and the index (building it if needed) and warm the model."""
-    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
-    index = open_index(settings, embedder)
-    searcher = Searcher(index, embedder)
-    searcher.ask(WARM_UP_QUESTION)  # the first model call is slow; pay it before serving
-    return AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
 
 
 class BodyLimit:
@@ -150,6 +138,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
             threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
         yield
         if app.state.service is not None:
+            log.info("served: %s", app.state.service.stats())
             app.state.service.close()
 
     app = FastAPI(
