@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
+from qa.headers import JsonOnly, SecurityHeaders
 from qa.pages import STATIC_DIR
 from qa.pages import router as pages_router
 from qa.service import AnswerService
@@ -109,23 +110,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_middleware(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def json_only(request: Request, call_next: Callable) -> JSONResponse:
-        if request.method == "POST" and request.url.path.startswith("/api/"):
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type != "application/json":
-                return JSONResponse({"detail": "send the body as application/json"}, status_code=415)
-        return await call_next(request)
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable) -> JSONResponse:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path in {"/docs", "/redoc"}:
-            # Swagger UI needs its CDN script and inline bootstrap; only these two pages get it.
-            del response.headers["content-security-policy"]
-        return response
+    """Inside BodyLimit: security headers, then the JSON-only rule (pure ASGI, see qa/headers.py)."""
+    app.add_middleware(JsonOnly)
+    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
 
 
 def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:

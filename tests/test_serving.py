@@ -15,7 +15,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 import qa.app
-from qa.app import create_app
+from qa.app import SECURITY_HEADERS, create_app
 from qa.config import Settings
 from qa.search import Searcher
 from qa.service import AnswerService
@@ -50,11 +50,11 @@ class HeldSearcher(Searcher):
     def release(self) -> None:
         self._gate.set()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         self.calls.append(len(texts))
         self.busy.set()
         assert self._gate.wait(60), "the test never released the model"
-        return super().encode(texts)
+        return super().encode(texts, batch_size)
 
 
 @pytest.fixture()
@@ -166,3 +166,32 @@ def test_serving_threads_leave_a_core_for_the_event_loop(
 ) -> None:
     monkeypatch.setattr("qa.startup.usable_cores", lambda: cores)
     assert serving_threads(setting) == threads
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("post", "/api/ask", {"json": {"question": "cannabis factories"}}, 200),
+        ("get", "/healthz", {}, 200),
+        ("get", "/api/passages/nope", {}, 404),
+        ("post", "/api/ask", {"json": {"question": ""}}, 422),
+        ("post", "/api/ask", {"content": b"q=1", "headers": {"content-type": "text/plain"}}, 415),
+        ("get", "/api/ask", {}, 405),
+    ],
+)
+def test_security_headers_on_every_answer(
+    client: TestClient, method: str, path: str, kwargs: dict, status: int
+) -> None:
+    """The headers middleware is plain ASGI (for speed); it must still cover every response."""
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+
+
+def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert "content-security-policy" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
