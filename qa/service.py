@@ -6,15 +6,20 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
+from qa.index import Encoded
 from qa.search import Result, Searcher, normalise_question
 
-Encode = Callable[[Sequence[str]], np.ndarray]
+# One model call: something that iterates to one encoding per text, in order (qa.index.Encoded).
+Encode = Callable[[Sequence[str]], Iterable[Any]]
+
+# Inside one model call, questions go through the network 16 at a time (sorted by length, so less
+# padding): measured ~15% cheaper per question than one pass of 32 on this CPU (README "Performance").
+ENCODE_CHUNK = 16
 CacheKey = tuple[str, str, int]  # (index fingerprint, normalised question, top_k)
 
 
@@ -50,7 +55,7 @@ class MicroBatcher:
         """Questions queued and not yet handed to the model."""
         return self._queue.qsize() if self._queue is not None else 0
 
-    async def encode(self, text: str) -> np.ndarray:
+    async def encode(self, text: str) -> Any:
         """The vector of one question, encoded together with whatever else is queued."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._worker is None or self._worker.done():
@@ -60,7 +65,7 @@ class MicroBatcher:
         self._queue.put_nowait(_Pending(text, future))
         return await future
 
-    def encode_now(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_now(self, texts: Sequence[str]) -> Any:
         """Encode on the model's worker thread, blocking (for warm-up outside the event loop)."""
         return self._executor.submit(self._encode, list(texts)).result()
 
@@ -182,8 +187,8 @@ class AnswerService:
     def corpus(self):  # noqa: ANN201 - a Corpus; kept loose so routes need not import corpus
         return self.searcher.corpus
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.searcher.encode(texts)
+    def _encode(self, texts: Sequence[str]) -> Encoded:
+        return self.searcher.encode(texts, batch_size=ENCODE_CHUNK)
 
     def replace_searcher(self, searcher: Searcher) -> None:
         """Swap in a rebuilt index; cached answers from the old one are dropped."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-from qa.index import SearchIndex
+from qa.index import Encoded, SearchIndex
 from qa.search import Searcher, normalise_question
 from qa.service import AnswerCache, AnswerService, MicroBatcher
 
@@ -182,8 +183,7 @@ def test_identical_questions_asked_together_share_one_encode(searcher: Searcher)
 
 
 def _rebuilt(index: SearchIndex, fingerprint: str) -> SearchIndex:
-    manifest = {**index.manifest, "fingerprint": fingerprint}
-    return SearchIndex(index.corpus, index.units, index.dense, index.keyword, manifest)
+    return dataclasses.replace(index, manifest={**index.manifest, "fingerprint": fingerprint})
 
 
 def test_a_new_index_invalidates_cached_answers(searcher: Searcher, search_index: SearchIndex) -> None:
@@ -218,9 +218,9 @@ def test_warm_up_runs_on_the_model_thread_and_leaves_no_trace(searcher: Searcher
     threads: list[str] = []
 
     class Spy(Searcher):
-        def encode(self, texts: Sequence[str]) -> np.ndarray:
+        def encode(self, texts: Sequence[str], batch_size: int = 32) -> Encoded:
             threads.append(threading.current_thread().name)
-            return super().encode(texts)
+            return super().encode(texts, batch_size)
 
     spy = Spy(searcher.index, searcher.embedder)
     service = AnswerService(spy, max_batch=8, cache_size=8)

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator, Sequence
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -17,6 +16,7 @@ from fastapi.testclient import TestClient
 import qa.app
 from qa.app import SECURITY_HEADERS, create_app
 from qa.config import Settings
+from qa.index import Encoded
 from qa.search import Searcher
 from qa.service import AnswerService
 from qa.startup import serving_threads
@@ -50,7 +50,7 @@ class HeldSearcher(Searcher):
     def release(self) -> None:
         self._gate.set()
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Encoded:
         self.calls.append(len(texts))
         self.busy.set()
         assert self._gate.wait(60), "the test never released the model"
