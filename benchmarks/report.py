@@ -135,7 +135,7 @@ def _context(raw: dict) -> str:
     counters = raw.get("server_counters") or {}
     batch = inproc_batches(raw["inproc"])
     ready = [f"{run['ready_s']:.2f} s" for run in cold]
-    firsts = [_ms(run["first_answer_ms"]) for run in cold]
+    firsts = [f"{_ms(run['first_answer_ms'])} (then {_ms(run['second_answer_ms'])})" for run in cold]
     return "\n".join(
         [
             f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}; "

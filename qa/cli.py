@@ -171,7 +171,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives beside qa/ in the repository
     from benchmarks.run import main as run_benchmarks
 
-    return run_benchmarks(Path(args.out), quick=args.quick)
+    return run_benchmarks(Path(args.out), quick=args.quick, layout=args.layout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure latency, throughput, cold start and memory")
     bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results.json"), help="JSON file")
     bench.add_argument("--quick", action="store_true", help="short phases, to check the benchmark runs")
+    bench.add_argument(
+        "--layout",
+        choices=["split", "shared"],
+        default="split",
+        help="split: server and load generator pinned to different cores (default); shared: unpinned",
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 
