@@ -30,8 +30,8 @@ class Settings:
     max_question_chars: int = 500
     max_body_bytes: int = 16 * 1024
     # Torch threads. 0 = auto: `qa serve` uses every core it may run on but one, which stays free
-    # for the event loop (so 1 on this 2-core box: measured best for throughput, see README
-    # "Performance"); the batch commands (build, ask, eval) keep torch's default, one per core.
+    # for the event loop (so 1 on this 2-core box: 2 threads stall each other whenever anything
+    # else holds a core; README "Performance"); build, ask and eval keep torch's default, one per core.
     torch_threads: int = 0
     batch_max: int = 32  # most questions encoded in one model call
     batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more

@@ -13,6 +13,8 @@ from qa.index import Encoded, SearchIndex
 from qa.search import Searcher, normalise_question
 from qa.service import AnswerCache, AnswerService, MicroBatcher
 
+from .aio import run_async
+
 CANNABIS = "How many cannabis factories were found in London?"
 
 
@@ -60,7 +62,7 @@ def test_concurrent_questions_share_model_calls_and_each_gets_its_own_vector() -
     batcher = MicroBatcher(model, max_batch=32, max_wait_ms=2)
     texts = [f"question number {i}" for i in range(20)]
 
-    vectors = asyncio.run(asyncio.wait_for(_pile_up(batcher, model, texts), 60))
+    vectors = run_async(asyncio.wait_for(_pile_up(batcher, model, texts), 60))
     for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
         assert vector.tolist() == [float(i), float(len(text))]
     assert [len(call) for call in model.calls] == [1, 19]
@@ -73,7 +75,7 @@ def test_batches_never_exceed_max_batch() -> None:
     batcher = MicroBatcher(model, max_batch=4, max_wait_ms=2)
 
     texts = [f"q {i}" for i in range(10)]
-    vectors = asyncio.run(asyncio.wait_for(_pile_up(batcher, model, texts), 60))
+    vectors = run_async(asyncio.wait_for(_pile_up(batcher, model, texts), 60))
     assert [v[0] for v in vectors] == list(range(10))
     assert [len(call) for call in model.calls] == [1, 4, 4, 1]
     batcher.close()
@@ -86,7 +88,7 @@ def test_questions_asked_at_the_same_moment_go_in_one_call() -> None:
     async def scenario() -> list[np.ndarray]:
         return await asyncio.gather(*(batcher.encode(f"together {i}") for i in range(12)))
 
-    vectors = asyncio.run(scenario())
+    vectors = run_async(scenario())
     assert [v[0] for v in vectors] == list(range(12))
     assert [len(call) for call in model.calls] == [12]
     batcher.close()
@@ -102,7 +104,7 @@ def test_a_lone_question_does_not_wait_for_company() -> None:
             vector = await asyncio.wait_for(batcher.encode(f"alone {i}"), timeout=60)
             assert vector[0] == i
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert model.calls == [["alone 0"], ["alone 1"], ["alone 2"]]
     batcher.close()
 
@@ -118,7 +120,7 @@ def test_a_model_failure_reaches_every_waiting_question_and_the_batcher_recovers
         outcomes.append(await batcher.encode("q 7"))
         return outcomes
 
-    outcomes = asyncio.run(scenario())
+    outcomes = run_async(scenario())
     assert all(isinstance(o, RuntimeError) for o in outcomes[:5])
     assert outcomes[5][0] == 7
     batcher.close()
@@ -128,8 +130,8 @@ def test_the_batcher_works_across_event_loops() -> None:
     """A restarted server (or a second test client) runs a new loop; the batcher follows it."""
     model = FakeModel()
     batcher = MicroBatcher(model)
-    assert asyncio.run(batcher.encode("first 1"))[0] == 1
-    assert asyncio.run(batcher.encode("second 2"))[0] == 2
+    assert run_async(batcher.encode("first 1"))[0] == 1
+    assert run_async(batcher.encode("second 2"))[0] == 2
     batcher.close()
 
 
@@ -164,7 +166,7 @@ def test_a_repeated_question_is_answered_from_the_cache(searcher: Searcher) -> N
         other_k, cached = await service.ask(CANNABIS, 5)
         assert not cached and len(other_k.hits) == 5
 
-    asyncio.run(scenario())
+    run_async(scenario())
     assert service.batcher.encoded == 2  # the cached answer needed no model call
     assert service.cache.hits == 1
     service.close()
@@ -176,7 +178,7 @@ def test_identical_questions_asked_together_share_one_encode(searcher: Searcher)
     async def scenario() -> list:
         return await asyncio.gather(*(service.ask(CANNABIS, 3) for _ in range(6)))
 
-    answers = asyncio.run(scenario())
+    answers = run_async(scenario())
     assert service.batcher.encoded == 1
     assert all(result is answers[0][0] for result, _ in answers)
     service.close()
@@ -198,16 +200,16 @@ def test_a_new_index_invalidates_cached_answers(searcher: Searcher, search_index
         result, cached = await service.ask(CANNABIS, 3)
         assert not cached and result.hits[0].passage.id == "16"
 
-    asyncio.run(scenario())
+    run_async(scenario())
     service.close()
 
 
 def test_cache_keys_carry_the_index_fingerprint(searcher: Searcher, search_index: SearchIndex) -> None:
     """Even an answer cached for the old index while the swap happens is never served for the new one."""
     service = AnswerService(searcher, cache_size=8)
-    asyncio.run(service.ask(CANNABIS, 3))
+    run_async(service.ask(CANNABIS, 3))
     service.searcher = Searcher(_rebuilt(search_index, "another-index"), searcher.embedder)  # no clear()
-    _, cached = asyncio.run(service.ask(CANNABIS, 3))
+    _, cached = run_async(service.ask(CANNABIS, 3))
     assert not cached
     assert (searcher.fingerprint, normalise_question(CANNABIS), 3) in service.cache
     assert ("another-index", normalise_question(CANNABIS), 3) in service.cache
@@ -237,7 +239,7 @@ def test_stats_count_model_calls_and_cache_hits(searcher: Searcher) -> None:
         await asyncio.gather(*(service.ask(f"cannabis factories {i}", 3) for i in range(3)))
         await service.ask("cannabis factories 0", 3)
 
-    asyncio.run(scenario())
+    run_async(scenario())
     stats = service.stats()
     assert stats["questions_encoded"] == 3 and stats["cache_hits"] == 1 and stats["cache_entries"] == 3
     assert 1 <= stats["model_calls"] <= 3

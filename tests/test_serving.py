@@ -21,6 +21,7 @@ from qa.search import Searcher
 from qa.service import AnswerService
 from qa.startup import serving_threads
 
+from .aio import run_async
 from .conftest import DATA_DIR, free_port
 
 
@@ -102,7 +103,7 @@ def test_concurrent_http_questions_are_batched_and_each_gets_its_own_answer(
             held.release()
             return await asyncio.gather(first, *rest)
 
-    responses = asyncio.run(asyncio.wait_for(scenario(), 120))
+    responses = run_async(asyncio.wait_for(scenario(), 120))
     for question, response in zip(questions, responses, strict=True):
         assert response.status_code == 200
         body = response.json()
@@ -116,7 +117,7 @@ def test_concurrent_http_questions_are_batched_and_each_gets_its_own_answer(
 
 def test_live_server_gives_each_concurrent_question_its_answer(live_server: str, searcher: Searcher) -> None:
     expected = clear_questions(searcher)
-    responses = asyncio.run(_ask_all(live_server, list(expected)))
+    responses = run_async(_ask_all(live_server, list(expected)))
     for (question, paragraph), response in zip(expected.items(), responses, strict=True):
         assert response.status_code == 200
         assert response.json()["question"] == question
