@@ -12,16 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qa.api import router as api_router
 from qa.config import Settings, load_settings
-from qa.index import Embedder, open_index
+from qa.headers import SecurityHeaders
 from qa.limits import BodyLimit, HeaderLimit, RateLimit
 from qa.pages import STATIC_DIR
 from qa.pages import router as pages_router
-from qa.search import Searcher
 from qa.service import AnswerService
+from qa.startup import load_service
 
 log = logging.getLogger("qa.app")
 
@@ -32,17 +31,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-
-WARM_UP_QUESTION = "How many cannabis factories were found in London?"
-
-
-def load_service(settings: Settings) -> AnswerService:
-    """Load the model and the index (building it if needed) and warm the model."""
-    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
-    index = open_index(settings, embedder)
-    searcher = Searcher(index, embedder)
-    searcher.ask(WARM_UP_QUESTION)  # the first model call is slow; pay it before serving
-    return AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
 
 
 def _readable(error: dict) -> str:
@@ -74,46 +62,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": detail}, status_code=500, headers=SECURITY_HEADERS)
 
 
-class SecurityHeaders:
-    """Add SECURITY_HEADERS to every response (pure ASGI, so a client hanging up costs nothing).
-
-    The API docs pages (/docs, /redoc) go without the CSP: Swagger UI and ReDoc load their script
-    from a CDN and start it inline. Every other header still applies to them.
-    """
-
-    NO_CSP_PATHS = frozenset({"/docs", "/redoc"})
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = [
-            (name.encode(), value.encode())
-            for name, value in SECURITY_HEADERS.items()
-            if not (name == "content-security-policy" and scope["path"] in self.NO_CSP_PATHS)
-        ]
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers += [(name, value) for name, value in extra if name not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
 def _install_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost first: security headers, header size, rate limit, body size and time, then routes."""
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     if settings.rate_limit > 0:
         app.add_middleware(RateLimit, rate=settings.rate_limit, burst=settings.rate_burst)
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
 
 
 def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:
@@ -127,6 +82,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
             threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
         yield
         if loads_its_own and app.state.service is not None:
+            log.info("served: %s", app.state.service.stats())
             app.state.service.close()  # a service handed in belongs to the caller, who closes it
 
     app = FastAPI(

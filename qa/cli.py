@@ -162,6 +162,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives beside qa/ in the repository
+    from benchmarks.run import main as run_benchmarks
+
+    return run_benchmarks(Path(args.out), quick=args.quick, layout=args.layout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qa", description=__doc__)
     parser.add_argument("--seeds", help="folder of report texts (QA_SEEDS_DIR; default seeds/)")
@@ -194,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (QA_PORT; default 8000)")
     serve.add_argument("--public", action="store_true", help="allow binding a non-loopback address")
     serve.set_defaults(func=cmd_serve)
+
+    bench = commands.add_parser("bench", help="measure latency, throughput, cold start and memory")
+    bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results.json"), help="JSON file")
+    bench.add_argument("--quick", action="store_true", help="short phases, to check the benchmark runs")
+    bench.add_argument(
+        "--layout",
+        choices=["split", "shared"],
+        default="split",
+        help="split: server and load generator pinned to different cores (default); shared: unpinned",
+    )
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -29,9 +29,12 @@ class Settings:
     top_k: int = 3
     max_question_chars: int = 500
     max_body_bytes: int = 16 * 1024
-    torch_threads: int = 0  # 0: one per core (this box has 2)
+    # Torch threads. 0 = auto: `qa serve` uses every core it may run on but one, which stays free
+    # for the event loop (so 1 on this 2-core box: 2 threads stall each other whenever anything
+    # else holds a core; README "Performance"); build, ask and eval keep torch's default, one per core.
+    torch_threads: int = 0
     batch_max: int = 32  # most questions encoded in one model call
-    batch_wait_ms: float = 2.0  # longest a queued question waits for company
+    batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more
     cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it
     rate_limit: float = 0.0  # requests per second per client; 0 disables limiting
     rate_burst: int = 20  # requests a client may send at once before limiting starts

@@ -236,9 +236,9 @@ class Searcher:
         self.config = config
         self.analyzer.config = config
 
-    def encode(self, texts: Sequence[str]) -> Encoded:
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Encoded:
         """One model call for several questions: sentence vectors plus token vectors."""
-        return self.embedder.encode_tokens(texts)
+        return self.embedder.encode_tokens(texts, batch_size=batch_size)
 
     def ask(self, question: str, k: int = 3) -> Result:
         return self.ask_many([question], k)[0]

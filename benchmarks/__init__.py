@@ -1,0 +1,1 @@
+"""Benchmarks of the answering service: `qa bench` (or `make bench`) runs them all."""

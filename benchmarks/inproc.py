@@ -1,0 +1,81 @@
+"""In-process timings, run in their own (pinned) process: bare encode, ask, and the search after it.
+
+`python -m benchmarks.inproc OUT.json [N]` loads the model and index exactly as the server does
+(same torch threads for the same cores) and writes p50/p99 of each step over N distinct questions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+
+from benchmarks.questions import distinct_questions
+from benchmarks.stats import summarise
+from qa.config import load_settings
+from qa.startup import load_searcher, serving_threads
+
+
+def _timed(step: Callable[[str], object], questions: list[str]) -> list[float]:
+    samples = []
+    for question in questions:
+        started = time.perf_counter()
+        step(question)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def measure(count: int = 150) -> dict:
+    settings = load_settings()
+    searcher = load_searcher(settings)
+    model = searcher.embedder.model
+    questions = distinct_questions(count + 20)
+    warm, measured = questions[:20], questions[20:]
+    for question in warm:
+        searcher.ask(question)
+    encode = _timed(lambda q: model.encode([q], normalize_embeddings=True), measured)
+    ask = _timed(lambda q: searcher.ask(q, 3), measured)
+    prepared = [(searcher.analyse(q), searcher.encode([searcher.analyse(q).dense_text])[0]) for q in measured]
+    after = _timed_pairs(searcher, prepared)
+    batches = {size: _batch_cost(model, measured, size) for size in (8, 32)}
+    return {
+        "questions": len(measured),
+        "torch_threads": serving_threads(settings.torch_threads),
+        "encode_ms": summarise(encode),
+        "ask_ms": summarise(ask),
+        "after_encode_ms": summarise(after),
+        "batch_encode_ms_per_question": batches,
+    }
+
+
+def _timed_pairs(searcher, prepared: list) -> list[float]:  # noqa: ANN001 - a Searcher
+    samples = []
+    for query, vector in prepared:
+        started = time.perf_counter()
+        searcher.answer(query, vector, 3)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _batch_cost(model, questions: list[str], size: int, rounds: int = 4) -> float:  # noqa: ANN001
+    """Milliseconds per question when `size` questions are encoded in one call (median round)."""
+    costs = []
+    for start in range(rounds):
+        batch = [questions[(start * size + i) % len(questions)] for i in range(size)]
+        started = time.perf_counter()
+        model.encode(batch, batch_size=size, normalize_embeddings=True)
+        costs.append((time.perf_counter() - started) * 1000 / size)
+    return round(sorted(costs)[len(costs) // 2], 3)
+
+
+def main(argv: list[str]) -> int:
+    count = int(argv[1]) if len(argv) > 1 else 150
+    result = measure(count)
+    with open(argv[0], "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

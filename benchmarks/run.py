@@ -1,0 +1,343 @@
+"""`qa bench`: build, in-process timings, cold starts and HTTP load against a real server, one run.
+
+Every figure comes from this one run on this machine, so the ratios compare like with like: the
+server and the in-process timings run pinned to the same cores with the same torch threads, and
+the load generator (and the readiness poller) run pinned to the other core.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.questions import distinct_questions
+from benchmarks.report import format_report, summarise_run
+from qa.config import PROJECT_ROOT, load_settings
+
+RESULTS_FILE = PROJECT_ROOT / "benchmarks" / "results.json"
+CACHE_QUESTION = "How many cannabis factories were found in London?"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long each part runs; `quick` is for checking the benchmark itself, not for figures."""
+
+    cold_starts: int = 3
+    inproc_questions: int = 150
+    c1_requests: int = 600
+    c1_seconds: float = 10.0
+    cache_requests: int = 400
+    load_seconds: float = 10.0
+    load_requests: int = 4000
+    concurrencies: tuple[int, ...] = (4, 16, 64)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(1, 30, 100, 3.0, 100, 3.0, 600)
+
+
+@dataclass(frozen=True)
+class Pinning:
+    server: list[int] | None
+    load: list[int] | None
+    how: str
+
+    def wrap(self, command: list[str], cpus: list[int] | None) -> list[str]:
+        if cpus is None:
+            return command
+        return ["taskset", "-c", ",".join(map(str, cpus)), *command]
+
+
+def plan_pinning(layout: str = "split") -> Pinning:
+    """split: load generator on the first core, server on the rest. shared: nothing pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if layout == "shared":
+        return Pinning(
+            None, None, f"not pinned (--layout shared): server and load generator share CPU {_cpus(cpus)}"
+        )
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return Pinning(None, None, "not pinned (one core or no taskset)")
+    load, server = cpus[:1], cpus[1:]
+    how = (
+        f"server (and the in-process timings) on CPU {_cpus(server)}, load generator and readiness "
+        f"poller on CPU {_cpus(load)}, with taskset -c; `qa build` unpinned"
+    )
+    return Pinning(server, load, how)
+
+
+def _cpus(cpus: list[int]) -> str:
+    return ",".join(map(str, cpus))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Workspace:
+    """A temporary index folder and the environment every child process runs with."""
+
+    def __init__(self, root: Path) -> None:
+        settings = load_settings()
+        self.root = root
+        self.index_dir = root / "index"
+        self.env = {
+            **os.environ,
+            "QA_SEEDS_DIR": str(settings.seeds_dir),
+            "QA_INDEX_DIR": str(self.index_dir),
+            "QA_LOG_LEVEL": "warning",  # no access log: it would be timed as server work
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+
+    def qa(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "qa.cli", *args]
+
+    def module(self, name: str, *args: str) -> list[str]:
+        return [sys.executable, "-m", name, *args]
+
+
+def time_build(work: Workspace) -> float:
+    started = time.perf_counter()
+    subprocess.run(work.qa("build", "--force"), env=work.env, check=True, capture_output=True, timeout=600)
+    return time.perf_counter() - started
+
+
+def measure_inproc(work: Workspace, pinning: Pinning, count: int) -> dict:
+    out = work.root / "inproc.json"
+    command = pinning.wrap(work.module("benchmarks.inproc", str(out), str(count)), pinning.server)
+    subprocess.run(command, env=work.env, check=True, capture_output=True, timeout=600)
+    return json.loads(out.read_text())
+
+
+class Server:
+    """`qa serve` in its own pinned process, timed from the moment it is started."""
+
+    def __init__(self, work: Workspace, pinning: Pinning) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = work.root / f"server-{self.port}.log"
+        self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        self.started = time.perf_counter()
+        command = pinning.wrap(work.qa("serve", "--port", str(self.port)), pinning.server)
+        self.process = subprocess.Popen(command, env=work.env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 120) -> float:
+        """Seconds from process start to the first 200 from /healthz (polled every 20 ms)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.log()}")
+            try:
+                if self._request("GET", "/healthz")[0] == 200:
+                    return time.perf_counter() - self.started
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"server not ready in {timeout}s: {self.log()}")
+
+    def answer_ms(self, question: str) -> float:
+        """Milliseconds for one /api/ask on a fresh connection (stdlib client: no client warm-up)."""
+        started = time.perf_counter()
+        status, _ = self._request("POST", "/api/ask", {"question": question})
+        if status != 200:
+            raise RuntimeError(f"/api/ask answered {status}")
+        return (time.perf_counter() - started) * 1000
+
+    def _request(self, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            body = json.dumps(payload) if payload is not None else None
+            connection.request(method, path, body=body, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def memory_mb(self) -> dict[str, float]:
+        """Peak (VmHWM) and current (VmRSS) resident memory of the server process, in MB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        return {
+            "peak_rss_mb": round(int(fields["VmHWM"].split()[0]) * 1024 / 1e6, 1),
+            "rss_mb": round(int(fields["VmRSS"].split()[0]) * 1024 / 1e6, 1),
+        }
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+
+
+def startup_breakdown(log: str) -> str:
+    """The server's own 'ready in ...' line (model, index, warm-up seconds)."""
+    lines = [line for line in log.splitlines() if "ready in" in line]
+    return lines[-1].split("ready in", 1)[1].strip() if lines else ""
+
+
+def served_stats(log: str) -> dict:
+    """The batching and cache counters the server logs when it stops."""
+    for line in reversed(log.splitlines()):
+        if "served: " in line:
+            text = line.split("served: ", 1)[1].replace("'", '"')
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return {}
+    return {}
+
+
+def cold_starts(work: Workspace, pinning: Pinning, plan: Plan, firsts: list[str]) -> tuple[dict, Server]:
+    """Start the server `plan.cold_starts` times; the last one is kept running for the load phases."""
+    runs = []
+    server = None
+    for attempt in range(plan.cold_starts):
+        server = Server(work, pinning)
+        ready = server.wait_ready()
+        first = server.answer_ms(firsts[2 * attempt])
+        second = server.answer_ms(firsts[2 * attempt + 1])
+        runs.append(
+            {
+                "ready_s": round(ready, 3),
+                "first_answer_ms": round(first, 2),
+                "second_answer_ms": round(second, 2),
+            }
+        )
+        runs[-1]["breakdown"] = startup_breakdown(server.log())
+        runs[-1].update(server.memory_mb())
+        if attempt < plan.cold_starts - 1:
+            server.stop()
+    assert server is not None
+    return {"runs": runs}, server
+
+
+def load_phases(plan: Plan, questions: list[str], warmup: list[str]) -> list[dict]:
+    """Phase specs for the load generator, each with its own slice of never-asked questions."""
+    phases = [
+        {
+            "name": "c1",
+            "concurrency": 1,
+            "questions": questions[: plan.c1_requests],
+            "max_requests": plan.c1_requests,
+            "max_seconds": plan.c1_seconds,
+            "warmup": warmup,
+        },
+        {
+            "name": "cache",
+            "concurrency": 1,
+            "questions": [CACHE_QUESTION] * plan.cache_requests,
+            "max_requests": plan.cache_requests,
+            "max_seconds": plan.c1_seconds,
+            "warmup": [CACHE_QUESTION],
+        },
+    ]
+    start = plan.c1_requests
+    for concurrency in plan.concurrencies:
+        chunk = questions[start : start + plan.load_requests]
+        start += plan.load_requests
+        phases.append(
+            {
+                "name": f"c{concurrency}",
+                "concurrency": concurrency,
+                "questions": chunk,
+                "max_requests": plan.load_requests,
+                "max_seconds": plan.load_seconds,
+            }
+        )
+    return phases
+
+
+def run_load(work: Workspace, pinning: Pinning, base_url: str, phases: list[dict]) -> list[dict]:
+    spec = work.root / "load.json"
+    spec.write_text(json.dumps({"base_url": base_url, "phases": phases}))
+    command = pinning.wrap(work.module("benchmarks.loadgen", str(spec)), pinning.load)
+    done = subprocess.run(command, env=work.env, check=True, capture_output=True, text=True, timeout=900)
+    return json.loads(done.stdout)
+
+
+def machine() -> dict:
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(int(memory) / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def run(plan: Plan, layout: str = "split") -> dict:
+    """The whole benchmark; returns everything measured (the summary and the raw figures)."""
+    load_before = os.getloadavg()
+    pinning = plan_pinning(layout)
+    settings = load_settings()
+    extra = 10 + 2 * plan.cold_starts  # warm-up, then a first and a second answer per cold start
+    questions = distinct_questions(plan.c1_requests + plan.load_requests * len(plan.concurrencies) + extra)
+    warmup, firsts, questions = questions[:10], questions[10:extra], questions[extra:]
+    if pinning.load is not None:
+        os.sched_setaffinity(0, pinning.load)  # this process polls /healthz: keep it off the server's core
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as folder:
+        work = Workspace(Path(folder))
+        build_s = time_build(work)
+        inproc = measure_inproc(work, pinning, plan.inproc_questions)
+        cold, server = cold_starts(work, pinning, plan, firsts)
+        try:
+            load = run_load(work, pinning, server.base_url, load_phases(plan, questions, warmup))
+            memory = server.memory_mb()
+        finally:
+            server.stop()
+        served = served_stats(server.log_path.read_text(encoding="utf-8", errors="replace"))
+    raw = {
+        "machine": {**machine(), "load_before": [round(x, 2) for x in load_before]},
+        "pinning": pinning.how,
+        "settings": {
+            "batch_max": settings.batch_max,
+            "batch_wait_ms": settings.batch_wait_ms,
+            "cache_size": settings.cache_size,
+            "torch_threads": inproc["torch_threads"],
+        },
+        "questions": "distinct after normalisation; no question is sent twice outside the cache phase",
+        "build_s": round(build_s, 2),
+        "inproc": inproc,
+        "cold_start": cold,
+        "load": load,
+        "server_memory": memory,
+        "server_counters": served,
+    }
+    raw["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    return {"summary": summarise_run(raw), "raw": raw}
+
+
+def main(out: Path = RESULTS_FILE, quick: bool = False, layout: str = "split") -> int:
+    plan = Plan.quick() if quick else Plan()
+    results = run(plan, layout)
+    print(format_report(results))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(f"\nwrote {out}")
+    return 0 if all(t["met"] for t in results["summary"]["targets"]) else 1

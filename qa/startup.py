@@ -1,0 +1,93 @@
+"""Fast start for the server: torch threads, the model and the saved index loaded side by side, warm-up."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from qa.config import Settings
+from qa.corpus import Corpus
+from qa.index import Embedder, SearchIndex, StaleIndex, load_index, open_index
+from qa.search import Searcher
+from qa.service import AnswerService
+
+log = logging.getLogger("qa.startup")
+
+WARM_UP_QUESTION = "How many cannabis factories were found in London?"
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, so `taskset` is respected)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def serving_threads(setting: int) -> int:
+    """Torch threads for serving: the setting, or for 0 every usable core but one, at least 1.
+
+    The event loop (HTTP, JSON, search after the encode) needs a core of its own while the model
+    encodes the next batch; torch threads sharing a core with it spin and stall each other.
+    """
+    return setting if setting > 0 else max(1, usable_cores() - 1)
+
+
+def configure_torch(threads: int) -> None:
+    """Intra-op threads for the model; one inter-op thread (a BERT forward has no parallel branches)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
+        torch.set_num_interop_threads(1)
+
+
+def _saved_index(settings: Settings, timings: dict[str, float]) -> SearchIndex | None:
+    started = time.perf_counter()
+    try:
+        return load_index(Corpus.from_seeds(settings.seeds_dir), settings)
+    except StaleIndex as reason:
+        log.warning("saved index not usable (%s); it will be rebuilt", reason)
+        return None
+    finally:
+        timings["index_s"] = time.perf_counter() - started
+
+
+def load_searcher(settings: Settings, timings: dict[str, float] | None = None) -> Searcher:
+    """The model (slow: torch imports) and the saved index (fast) at once; build only if stale."""
+    timings = {} if timings is None else timings
+    threads = serving_threads(settings.torch_threads)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-index") as pool:
+        saved = pool.submit(_saved_index, settings, timings)
+        started = time.perf_counter()
+        configure_torch(threads)
+        embedder = Embedder(settings.resolved_model_path(), threads)
+        timings["model_s"] = time.perf_counter() - started
+        index = saved.result()
+    if index is None:
+        started = time.perf_counter()
+        index = open_index(settings, embedder)
+        timings["index_s"] += time.perf_counter() - started
+    return Searcher(index, embedder)
+
+
+def load_service(settings: Settings) -> AnswerService:
+    """Load the model and the index (building it if needed) and warm the model before serving."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    searcher = load_searcher(settings, timings)
+    service = AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
+    warm_started = time.perf_counter()
+    service.warm_up(WARM_UP_QUESTION)
+    log.info(
+        "ready in %.2fs: model %.2fs and index %.2fs side by side, warm-up %.2fs; torch threads %d",
+        time.perf_counter() - started,
+        timings["model_s"],
+        timings["index_s"],
+        time.perf_counter() - warm_started,
+        serving_threads(settings.torch_threads),
+    )
+    return service

@@ -1,0 +1,198 @@
+"""The service under concurrent HTTP load, and readiness: /healthz 503 until the model is warm."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+import qa.app
+from qa.app import SECURITY_HEADERS, create_app
+from qa.config import Settings
+from qa.index import Encoded
+from qa.search import Searcher
+from qa.service import AnswerService
+from qa.startup import serving_threads
+
+from .aio import run_async
+from .conftest import DATA_DIR, free_port
+
+
+def clear_questions(searcher: Searcher, count: int = 20) -> dict[str, str]:
+    """Questions from the tuning file whose best passage wins by a clear margin -> that passage."""
+    chosen: dict[str, str] = {}
+    for line in (DATA_DIR / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        question = json.loads(line)["q"]
+        hits = searcher.ask(question, 3).hits
+        if hits[0].score - hits[1].score >= 0.03:
+            chosen[question] = hits[0].passage.id
+        if len(chosen) == count:
+            break
+    assert len(chosen) == count
+    return chosen
+
+
+class HeldSearcher(Searcher):
+    """A real searcher whose first model call waits for `release()`, so requests pile up behind it."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        super().__init__(searcher.index, searcher.embedder)
+        self.busy = threading.Event()
+        self._gate = threading.Event()
+        self.calls: list[int] = []
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Encoded:
+        self.calls.append(len(texts))
+        self.busy.set()
+        assert self._gate.wait(60), "the test never released the model"
+        return super().encode(texts, batch_size)
+
+
+@pytest.fixture()
+def threaded_server(settings: Settings, searcher: Searcher) -> Iterator[tuple[str, AnswerService]]:
+    """The real app under a real uvicorn in a thread, so the test can see the service's counters."""
+    service = AnswerService(HeldSearcher(searcher), max_batch=32, max_wait_ms=2, cache_size=64)
+    app = create_app(settings, service=service)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", service
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+async def _ask_all(base_url: str, questions: list[str]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        return await asyncio.gather(*(client.post("/api/ask", json={"question": q}) for q in questions))
+
+
+def test_concurrent_http_questions_are_batched_and_each_gets_its_own_answer(
+    threaded_server: tuple[str, AnswerService], searcher: Searcher
+) -> None:
+    base_url, service = threaded_server
+    held: HeldSearcher = service.searcher  # type: ignore[assignment]
+    expected = clear_questions(searcher)
+    questions = list(expected)
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
+            def ask(question: str) -> asyncio.Future:
+                return asyncio.ensure_future(client.post("/api/ask", json={"question": question}))
+
+            first = ask(questions[0])
+            while not held.busy.is_set():
+                await asyncio.sleep(0.005)
+            rest = [ask(q) for q in questions[1:]]
+            while service.batcher.pending < len(rest):
+                await asyncio.sleep(0.005)
+            held.release()
+            return await asyncio.gather(first, *rest)
+
+    responses = run_async(asyncio.wait_for(scenario(), 120))
+    for question, response in zip(questions, responses, strict=True):
+        assert response.status_code == 200
+        body = response.json()
+        assert body["question"] == question
+        assert body["citations"][0]["paragraph"] == expected[question], question
+        if body["answered"]:
+            assert body["answer"]["paragraph"] == expected[question]
+    assert held.calls == [1, 19]  # 20 requests, 2 model calls
+    assert service.batcher.batches == 2
+
+
+def test_live_server_gives_each_concurrent_question_its_answer(live_server: str, searcher: Searcher) -> None:
+    expected = clear_questions(searcher)
+    responses = run_async(_ask_all(live_server, list(expected)))
+    for (question, paragraph), response in zip(expected.items(), responses, strict=True):
+        assert response.status_code == 200
+        assert response.json()["question"] == question
+        assert response.json()["citations"][0]["paragraph"] == paragraph
+
+
+def test_healthz_is_503_until_the_service_is_loaded(
+    settings: Settings, searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    go = threading.Event()
+
+    def slow_load(_settings: Settings) -> AnswerService:
+        assert go.wait(60)
+        return AnswerService(searcher)
+
+    monkeypatch.setattr(qa.app, "load_service", slow_load)
+    with TestClient(create_app(settings)) as client:
+        starting = client.get("/healthz")
+        assert starting.status_code == 503
+        assert starting.json() == {"status": "starting", "detail": "loading"}
+        assert client.post("/api/ask", json={"question": "cannabis"}).status_code == 503
+        go.set()
+        deadline = time.monotonic() + 60
+        while client.get("/healthz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.get("/healthz").json()["index"] == searcher.fingerprint
+        assert client.post("/api/ask", json={"question": "cannabis factories"}).status_code == 200
+
+
+def test_healthz_stays_503_when_loading_fails(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_load(_settings: Settings) -> AnswerService:
+        raise RuntimeError("index damaged")
+
+    monkeypatch.setattr(qa.app, "load_service", broken_load)
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 60
+        while client.app.state.load_error is None and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.02)
+        response = client.get("/healthz")
+        assert response.status_code == 503
+        assert response.json()["detail"] == "the index failed to load"
+
+
+@pytest.mark.parametrize(("setting", "cores", "threads"), [(3, 2, 3), (0, 2, 1), (0, 1, 1), (0, 8, 7)])
+def test_serving_threads_leave_a_core_for_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, setting: int, cores: int, threads: int
+) -> None:
+    monkeypatch.setattr("qa.startup.usable_cores", lambda: cores)
+    assert serving_threads(setting) == threads
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("post", "/api/ask", {"json": {"question": "cannabis factories"}}, 200),
+        ("get", "/healthz", {}, 200),
+        ("get", "/api/passages/nope", {}, 404),
+        ("post", "/api/ask", {"json": {"question": ""}}, 422),
+        ("post", "/api/ask", {"content": b"q=1", "headers": {"content-type": "text/plain"}}, 415),
+        ("get", "/api/ask", {}, 405),
+    ],
+)
+def test_security_headers_on_every_answer(
+    client: TestClient, method: str, path: str, kwargs: dict, status: int
+) -> None:
+    """The headers middleware is plain ASGI (for speed); it must still cover every response."""
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+
+
+def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert "content-security-policy" not in response.headers
+    assert response.headers["x-content-type-options"] == "nosniff"
