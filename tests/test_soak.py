@@ -236,6 +236,11 @@ async def run_load(
     return tally, samples
 
 
+def quarters(samples: list[tuple[float, float]]) -> list[float]:
+    """RSS at the end of each quarter of the run."""
+    return [max(rss for at, rss in samples if at <= SECONDS * q / 4) for q in range(1, 5)]
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -267,7 +272,7 @@ def test_soak(soak_server: tuple, capsys: pytest.CaptureFixture) -> None:
         f"p90 {percentile(latencies, 0.9) * 1000:.0f}, p99 {percentile(latencies, 0.99) * 1000:.0f}, "
         f"max {max(latencies) * 1000:.0f}, mean {statistics.mean(latencies) * 1000:.0f}\n"
         f"  server RSS MiB: start {rss_start:.0f}, after warm-up {rss_warm:.0f}, peak {rss_peak:.0f}, "
-        f"end {rss_end:.0f}"
+        f"end {rss_end:.0f}; by quarter of the run {' '.join(f'{q:.0f}' for q in quarters(samples))}"
     )
     with capsys.disabled():  # the figures are the point of the run: show them even without -s
         print(figures)
