@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from qa.config import Settings
 from qa.corpus import Corpus
-from qa.index import Embedder, SearchIndex, StaleIndex, load_index, open_index
+from qa.index import Embedder, SearchIndex, StaleIndex, load_index, open_index, verify_vectors
 from qa.search import Searcher
 from qa.service import AnswerService
 
@@ -56,6 +56,17 @@ def _saved_index(settings: Settings, timings: dict[str, float]) -> SearchIndex |
         timings["index_s"] = time.perf_counter() - started
 
 
+def _verified(index: SearchIndex, embedder: Embedder) -> SearchIndex | None:
+    """The saved index if its stored vectors are this model's for these units (checksums alone
+    cannot tell a resealed or hand-edited vector file), else None."""
+    try:
+        verify_vectors(index, embedder)
+    except StaleIndex as reason:
+        log.warning("saved index not usable (%s); it will be rebuilt", reason)
+        return None
+    return index
+
+
 def load_searcher(settings: Settings, timings: dict[str, float] | None = None) -> Searcher:
     """The model (slow: torch imports) and the saved index (fast) at once; build only if stale."""
     timings = {} if timings is None else timings
@@ -67,6 +78,8 @@ def load_searcher(settings: Settings, timings: dict[str, float] | None = None) -
         embedder = Embedder(settings.resolved_model_path(), threads)
         timings["model_s"] = time.perf_counter() - started
         index = saved.result()
+    if index is not None:
+        index = _verified(index, embedder)
     if index is None:
         started = time.perf_counter()
         index = open_index(settings, embedder)

@@ -20,10 +20,11 @@ import pytest
 from qa.app import SECURITY_HEADERS
 from qa.config import Settings
 from qa.corpus import Corpus
-from qa.index import MANIFEST_FILE, SearchIndex, load_index
+from qa.index import SearchIndex, load_index
 
 from .conftest import start_server
 from .test_cli import run_qa
+from .test_index import permute_vectors, resealed
 
 HEAD_TIMEOUT = 4
 BODY_TIMEOUT = 8
@@ -55,14 +56,13 @@ class Server:
 
 @pytest.fixture(scope="module")
 def hard_server(settings: Settings, search_index: SearchIndex, tmp_path_factory) -> Iterator[Server]:  # noqa: ANN001
-    """`qa serve --public` on 0.0.0.0 over a damaged copy of the index (its vectors and keyword
-    files), with short timeouts and a small connection cap so the limits can be seen."""
+    """`qa serve --public` on 0.0.0.0 over a copy of the index whose vectors were put in the
+    wrong order and the manifest's checksums recomputed (the damage checksums cannot see), with
+    short timeouts and a small connection cap so the limits can be seen."""
     root = tmp_path_factory.mktemp("hard")
     own = settings.with_overrides(index_dir=root / "index")
     shutil.copytree(settings.index_dir, own.index_dir)
-    build = own.index_dir / json.loads((own.index_dir / MANIFEST_FILE).read_text())["build"]
-    (build / "dense.faiss").write_bytes(b"\0" * 100)
-    (build / "keyword" / "vocab.index.json").write_text("{}")
+    resealed(permute_vectors)(own)
     env = {
         "QA_HOST": "0.0.0.0",
         "QA_HEAD_TIMEOUT": str(HEAD_TIMEOUT),
@@ -141,7 +141,7 @@ def first_citation(base_url: str, question: str) -> str:
 
 def test_server_started_on_damaged_files_rebuilds_and_cites_correctly(hard_server: Server) -> None:
     log = hard_server.log_text()
-    assert "rebuilding index: index file damaged (checksum mismatch): dense.faiss" in log
+    assert "rebuilding index: stored vectors do not match the units" in log
     assert {question: first_citation(hard_server.base_url, question) for question in KNOWN} == KNOWN
     rebuilt = load_index(Corpus.from_seeds(hard_server.settings.seeds_dir), hard_server.settings)
     assert len(rebuilt.units) == rebuilt.dense.ntotal  # the rebuilt files on disk are whole

@@ -201,7 +201,7 @@ def _in_build(change):  # noqa: ANN001, ANN202
     return lambda settings: change(build_folder(settings))
 
 
-def _resealed(change):  # noqa: ANN001, ANN202
+def resealed(change):  # noqa: ANN001, ANN202
     def damage(settings: Settings) -> None:
         change(build_folder(settings))
         _reseal(settings)
@@ -271,11 +271,11 @@ DAMAGE = {
     "model": (_edit_manifest(lambda m: m.update(model="another-model")), "model changed"),
     "format": (_edit_manifest(lambda m: m.update(format=1)), "format changed"),
     # Files consistent with their checksums but not with each other (a mixed-up copy).
-    "unit outside the passages": (_resealed(_unit_out_of_range), "outside the passages"),
-    "units of another shape": (_resealed(_write("units.json", b'[{"x": 1}]')), "unreadable"),
-    "keyword index of another corpus": (_resealed(_small_keyword_index), "keyword index size"),
-    "vectors of another build": (_resealed(_fewer_vectors), "vector count"),
-    "token vectors of another corpus": (_resealed(_fewer_token_groups), "token vectors do not match"),
+    "unit outside the passages": (resealed(_unit_out_of_range), "outside the passages"),
+    "units of another shape": (resealed(_write("units.json", b'[{"x": 1}]')), "unreadable"),
+    "keyword index of another corpus": (resealed(_small_keyword_index), "keyword index size"),
+    "vectors of another build": (resealed(_fewer_vectors), "vector count"),
+    "token vectors of another corpus": (resealed(_fewer_token_groups), "token vectors do not match"),
 }
 
 
@@ -286,7 +286,7 @@ def test_every_damage_is_detected_on_load(own_settings: Settings, damage, reason
         load_index(Corpus.from_seeds(own_settings.seeds_dir), own_settings)
 
 
-def _permute_vectors(folder: Path) -> None:
+def permute_vectors(folder: Path) -> None:
     dense = faiss.read_index(str(folder / "dense.faiss"))
     shuffled = faiss.IndexFlatIP(dense.d)
     shuffled.add(np.ascontiguousarray(dense.reconstruct_n(0, dense.ntotal)[::-1]))
@@ -297,7 +297,7 @@ def test_vectors_that_do_not_match_their_units_are_rebuilt(
     own_settings: Settings, embedder: Embedder, caplog
 ) -> None:
     """Checksums cannot tell a reordered vector file that was resealed: re-embedding a sample can."""
-    _resealed(_permute_vectors)(own_settings)
+    resealed(permute_vectors)(own_settings)
     index = load_index(Corpus.from_seeds(own_settings.seeds_dir), own_settings)  # the files agree...
     with pytest.raises(StaleIndex, match="stored vectors do not match"):
         verify_vectors(index, embedder)  # ...but the vectors are not these units'
