@@ -212,18 +212,22 @@ def cold_starts(work: Workspace, pinning: Pinning, plan: Plan, firsts: list[str]
     server = None
     for attempt in range(plan.cold_starts):
         server = Server(work, pinning)
-        ready = server.wait_ready()
-        first = server.answer_ms(firsts[2 * attempt])
-        second = server.answer_ms(firsts[2 * attempt + 1])
-        runs.append(
-            {
-                "ready_s": round(ready, 3),
-                "first_answer_ms": round(first, 2),
-                "second_answer_ms": round(second, 2),
-            }
-        )
-        runs[-1]["breakdown"] = startup_breakdown(server.log())
-        runs[-1].update(server.memory_mb())
+        try:
+            ready = server.wait_ready()
+            first = server.answer_ms(firsts[2 * attempt])
+            second = server.answer_ms(firsts[2 * attempt + 1])
+            runs.append(
+                {
+                    "ready_s": round(ready, 3),
+                    "first_answer_ms": round(first, 2),
+                    "second_answer_ms": round(second, 2),
+                }
+            )
+            runs[-1]["breakdown"] = startup_breakdown(server.log())
+            runs[-1].update(server.memory_mb())
+        except BaseException:
+            server.stop()  # never leave a server behind
+            raise
         if attempt < plan.cold_starts - 1:
             server.stop()
     assert server is not None
