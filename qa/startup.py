@@ -39,6 +39,8 @@ def serving_threads(setting: int) -> int:
 
 def configure_torch(threads: int) -> None:
     """Intra-op threads for the model; one inter-op thread (a BERT forward has no parallel branches)."""
+    # Idle OpenMP threads wait passively (see Embedder): read when torch loads, which is here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     torch.set_num_threads(threads)
