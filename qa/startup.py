@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -38,6 +39,8 @@ def serving_threads(setting: int) -> int:
 
 def configure_torch(threads: int) -> None:
     """Intra-op threads for the model; one inter-op thread (a BERT forward has no parallel branches)."""
+    # Idle OpenMP threads wait passively (see Embedder): read when torch loads, which is here.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     torch.set_num_threads(threads)
@@ -95,6 +98,10 @@ def load_service(settings: Settings) -> AnswerService:
     service = AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
     warm_started = time.perf_counter()
     service.warm_up(WARM_UP_QUESTION)
+    # The imports left millions of long-lived objects: collect once now and freeze them, so no
+    # full collection walks them in the middle of a request later (a ~0.2 s pause was seen once).
+    gc.collect()
+    gc.freeze()
     log.info(
         "ready in %.2fs: model %.2fs and index %.2fs side by side, warm-up %.2fs; torch threads %d",
         time.perf_counter() - started,
