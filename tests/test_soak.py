@@ -238,7 +238,7 @@ async def run_load(
 
 def quarters(samples: list[tuple[float, float]]) -> list[float]:
     """RSS at the end of each quarter of the run."""
-    return [max(rss for at, rss in samples if at <= SECONDS * q / 4) for q in range(1, 5)]
+    return [[rss for at, rss in samples if at <= SECONDS * q / 4][-1] for q in range(1, 5)]
 
 
 def percentile(values: list[float], fraction: float) -> float:
