@@ -34,8 +34,10 @@ def measure(count: int = 150) -> dict:
     warm, measured = questions[:20], questions[20:]
     for question in warm:
         searcher.ask(question)
-    encode = _timed(lambda q: model.encode([q], normalize_embeddings=True), measured)
-    ask = _timed(lambda q: searcher.ask(q, 3), measured)
+    # Interleaved, question by question, so both see the same machine (a drift would skew the ratio).
+    encode, ask = _interleaved(
+        lambda q: model.encode([q], normalize_embeddings=True), lambda q: searcher.ask(q, 3), measured
+    )
     prepared = [(searcher.analyse(q), searcher.encode([searcher.analyse(q).dense_text])[0]) for q in measured]
     after = _timed_pairs(searcher, prepared)
     batches = {size: _batch_cost(model, measured, size) for size in (8, 32)}
@@ -47,6 +49,20 @@ def measure(count: int = 150) -> dict:
         "after_encode_ms": summarise(after),
         "batch_encode_ms_per_question": batches,
     }
+
+
+def _interleaved(
+    first: Callable[[str], object], second: Callable[[str], object], questions: list[str]
+) -> tuple[list[float], list[float]]:
+    """`first` on even questions, `second` on odd ones, alternating: both see the same machine."""
+    one: list[float] = []
+    two: list[float] = []
+    for position, question in enumerate(questions):
+        if position % 2 == 0:
+            one += _timed(first, [question])
+        else:
+            two += _timed(second, [question])
+    return one, two
 
 
 def _timed_pairs(searcher, prepared: list) -> list[float]:  # noqa: ANN001 - a Searcher

@@ -34,7 +34,7 @@ class Plan:
     """How long each part runs; `quick` is for checking the benchmark itself, not for figures."""
 
     cold_starts: int = 3
-    inproc_questions: int = 150
+    inproc_questions: int = 200  # half timed as bare encodes, half as asks, alternately
     c1_requests: int = 600
     c1_seconds: float = 10.0
     cache_requests: int = 400
