@@ -151,6 +151,11 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.model = SentenceTransformer(model_path, device="cpu")
         self.dimension = int(self.model.get_embedding_dimension())
+        # Which vocabulary pieces are content words, decided once instead of per token per call.
+        vocabulary = self.model.tokenizer.convert_ids_to_tokens(list(range(len(self.model.tokenizer))))
+        self._is_content = np.array(
+            [bool(_CONTENT_PIECE.fullmatch(piece)) and piece not in STOPWORDS for piece in vocabulary]
+        )
         self._lock = threading.Lock()  # one model call at a time: torch already uses every core
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
@@ -175,10 +180,7 @@ class Embedder:
         return Encoded(np.ascontiguousarray(vectors, dtype=np.float32), [self._content(row) for row in rows])
 
     def _content(self, row: dict) -> np.ndarray:
-        pieces = self.model.tokenizer.convert_ids_to_tokens(row["input_ids"].tolist())
-        keep = [
-            i for i, piece in enumerate(pieces) if _CONTENT_PIECE.fullmatch(piece) and piece not in STOPWORDS
-        ]
+        keep = self._is_content[row["input_ids"].numpy()]
         tokens = row["token_embeddings"][keep].float().numpy()
         tokens /= np.linalg.norm(tokens, axis=1, keepdims=True).clip(min=1e-12)
         return np.ascontiguousarray(tokens, dtype=np.float32)

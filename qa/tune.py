@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,6 +53,18 @@ def configs(base: SearchConfig, grid: dict[str, Sequence[object]]) -> Iterable[S
         yield replace(base, **dict(zip(names, values, strict=True)))
 
 
+@contextlib.contextmanager
+def trial_mode(searcher: Searcher) -> Iterator[SearchConfig]:
+    """Cache question encodings across trials; give back the searcher's config and encoder after."""
+    searcher.encode = CachedEncoder(searcher)  # type: ignore[method-assign]
+    original = searcher.config
+    try:
+        yield original
+    finally:
+        searcher.set_config(original)
+        del searcher.encode
+
+
 def grid_search(
     searcher: Searcher,
     tuning: list[Question],
@@ -59,10 +72,8 @@ def grid_search(
     grid: dict[str, Sequence[object]] | None = None,
 ) -> list[Trial]:
     """Every configuration of the grid, best first by the tuning objective."""
-    searcher.encode = CachedEncoder(searcher)  # type: ignore[method-assign]
-    original = searcher.config
     trials = []
-    try:
+    with trial_mode(searcher) as original:
         for config in configs(original, grid or DEFAULT_GRID):
             searcher.set_config(config)
             trials.append(Trial(config, evaluate(searcher, tuning), None))
@@ -71,9 +82,6 @@ def grid_search(
             for position, trial in enumerate(trials[:10]):
                 searcher.set_config(trial.config)
                 trials[position] = Trial(trial.config, trial.tuning, evaluate(searcher, holdout))
-    finally:
-        searcher.set_config(original)
-        del searcher.encode
     return trials
 
 
@@ -111,17 +119,12 @@ def ablation(
     searcher: Searcher, tuning: list[Question], holdout: list[Question]
 ) -> list[tuple[str, Report, Report]]:
     """Each row of ABLATION, its decline threshold calibrated on the tuning half, on both halves."""
-    searcher.encode = CachedEncoder(searcher)  # type: ignore[method-assign]
-    original = searcher.config
     rows = []
-    try:
+    with trial_mode(searcher) as original:
         for label, changes in ABLATION:
             config = replace(original, **changes)
             searcher.set_config(replace(config, answer_min_score=-1e9))
             threshold = calibrate_threshold(searcher, tuning)
             searcher.set_config(replace(config, answer_min_score=threshold) if changes else original)
             rows.append((label, evaluate(searcher, tuning, "tuning"), evaluate(searcher, holdout, "holdout")))
-    finally:
-        searcher.set_config(original)
-        del searcher.encode
     return rows

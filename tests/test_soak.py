@@ -178,30 +178,40 @@ async def ask_valid(
         )
 
 
-async def get_passage(client: httpx.AsyncClient, passage_id: str, tally: Tally) -> None:
+async def _get_valid(
+    client: httpx.AsyncClient, path: str, label: str, tally: Tally, ok: Callable[[httpx.Response], bool]
+) -> None:
+    """A valid GET: counted, and failed unless `ok` accepts the response."""
     try:
-        response = await client.get(f"/api/passages/{passage_id}")
+        response = await client.get(path)
     except httpx.TransportError as error:
         tally.counts["valid connection errors"] += 1
-        tally.fail(f"passage {passage_id}: {error!r}")
+        tally.fail(f"{label}: {error!r}")
         return
     tally.counts["valid"] += 1
     tally.counts[f"status {response.status_code}"] += 1
-    if response.status_code != 200 or response.json()["id"] != passage_id:
-        tally.fail(f"passage {passage_id}: {response.status_code} {response.text[:200]}")
+    if response.status_code != 200 or not ok(response):
+        tally.fail(f"{label}: {response.status_code} {response.text[:200]}")
+
+
+async def get_passage(client: httpx.AsyncClient, passage_id: str, tally: Tally) -> None:
+    await _get_valid(
+        client,
+        f"/api/passages/{passage_id}",
+        f"passage {passage_id}",
+        tally,
+        lambda response: response.json()["id"] == passage_id,
+    )
 
 
 async def get_page(client: httpx.AsyncClient, passage_id: str, tally: Tally) -> None:
-    try:
-        response = await client.get(f"/p/{passage_id}")
-    except httpx.TransportError as error:
-        tally.counts["valid connection errors"] += 1
-        tally.fail(f"page {passage_id}: {error!r}")
-        return
-    tally.counts["valid"] += 1
-    tally.counts[f"status {response.status_code}"] += 1
-    if response.status_code != 200 or not response.headers["content-type"].startswith("text/html"):
-        tally.fail(f"page {passage_id}: {response.status_code} {response.text[:200]}")
+    await _get_valid(
+        client,
+        f"/p/{passage_id}",
+        f"page {passage_id}",
+        tally,
+        lambda response: response.headers["content-type"].startswith("text/html"),
+    )
 
 
 async def send_invalid(client: httpx.AsyncClient, rng: random.Random, ids: list[str], tally: Tally) -> None:
