@@ -14,7 +14,7 @@ from collections.abc import Callable
 from benchmarks.questions import distinct_questions
 from benchmarks.stats import summarise
 from qa.config import load_settings
-from qa.startup import load_searcher, serving_threads
+from qa.startup import encode_workers, load_searcher, serving_threads
 
 
 def _timed(step: Callable[[str], object], questions: list[str]) -> list[float]:
@@ -43,7 +43,8 @@ def measure(count: int = 150) -> dict:
     batches = {size: _batch_cost(model, measured, size) for size in (8, 32)}
     return {
         "questions": len(measured),
-        "torch_threads": serving_threads(settings.torch_threads),
+        "torch_threads": serving_threads(settings.torch_threads, encode_workers(settings.encode_workers)),
+        "encode_workers": encode_workers(settings.encode_workers),
         "encode_ms": summarise(encode),
         "ask_ms": summarise(ask),
         "after_encode_ms": summarise(after),

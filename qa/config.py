@@ -29,9 +29,12 @@ class Settings:
     top_k: int = 3
     max_question_chars: int = 500
     max_body_bytes: int = 16 * 1024
-    # Torch threads. 0 = auto: `qa serve` uses every core it may run on but one, which stays free
-    # for the event loop (so 1 on this 2-core box: 2 threads stall each other whenever anything
-    # else holds a core; README "Performance"); build, ask and eval keep torch's default, one per core.
+    # Model calls `qa serve` may run at once, each on its own thread. 0 = auto: one per core it may
+    # run on (2 here), so under load batches are encoded on every core (README "Performance").
+    encode_workers: int = 0
+    # Torch threads per model call. 0 = auto: for `qa serve`, the cores but one shared among the
+    # encode workers, at least 1 (so 1 here: 2 OpenMP threads stall each other whenever anything
+    # else holds a core); build, ask and eval keep torch's default, one per core.
     torch_threads: int = 0
     batch_max: int = 32  # most questions encoded in one model call
     batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more
@@ -41,7 +44,8 @@ class Settings:
     body_timeout: float = 10.0  # seconds a client has to send its whole body (then 408)
     head_timeout: float = 10.0  # seconds a new connection has to send its request line and headers
     keep_alive_timeout: float = 5.0  # idle keep-alive connections are closed after this
-    max_header_bytes: int = 16 * 1024  # request line plus headers (uvicorn's h11 limit; then 400)
+    max_header_bytes: int = 16 * 1024  # request line plus headers (then 400, or 431 in one piece)
+    http: str = "httptools"  # HTTP/1.1 parser: "httptools" (C, faster) or "h11" (pure Python)
     max_connections: int = 512  # open connections before uvicorn answers 503; 0: no limit
     shutdown_timeout: float = 10.0  # seconds SIGTERM waits for in-flight requests
     log_level: str = "INFO"

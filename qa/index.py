@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -135,6 +135,14 @@ class Encoded:
 _CONTENT_PIECE = re.compile(r"(?:##)?[a-z0-9]+")
 
 
+def _serialised(call: Callable[..., dict], lock: threading.Lock) -> Callable[..., dict]:
+    def locked(*args: object, **kwargs: object) -> dict:
+        with lock:
+            return call(*args, **kwargs)
+
+    return locked
+
+
 class Embedder:
     """all-MiniLM-L6-v2 on the CPU, loaded from a local folder; returns normalised vectors."""
 
@@ -156,25 +164,25 @@ class Embedder:
         self._is_content = np.array(
             [bool(_CONTENT_PIECE.fullmatch(piece)) and piece not in STOPWORDS for piece in vocabulary]
         )
-        self._lock = threading.Lock()  # one model call at a time: torch already uses every core
+        # The server may run model calls on several threads at once (qa/service.py): the forward
+        # pass is safe to share, the fast tokenizer is not ("Already borrowed"), so only it is locked.
+        self.model[0].preprocess = _serialised(self.model[0].preprocess, threading.Lock())
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_tokens(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Encoded:
         """Sentence vectors and content-token vectors from the same forward pass."""
-        with self._lock:
-            rows = self.model.encode(
-                list(texts), batch_size=batch_size, output_value=None, show_progress_bar=progress
-            )
+        rows = self.model.encode(
+            list(texts), batch_size=batch_size, output_value=None, show_progress_bar=progress
+        )
         vectors = np.stack([row["sentence_embedding"].float().numpy() for row in rows])
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
         return Encoded(np.ascontiguousarray(vectors, dtype=np.float32), [self._content(row) for row in rows])

@@ -34,18 +34,24 @@ class MicroBatcher:
 
     A lone question is encoded at once; questions that arrive while the model is busy queue up
     and go in the next call together (up to `max_batch`). When a batch already has company it
-    waits at most `max_wait_ms` for more, so the wait only ever applies under load. All model
-    calls run on one worker thread, so torch's own threads are never oversubscribed.
+    waits at most `max_wait_ms` for more, so the wait only ever applies under load.
+
+    `workers` model calls may run at once, each on its own thread (torch releases the GIL while
+    it computes): one a core, with torch single-threaded, uses every core under load without
+    OpenMP threads waiting on each other, and a lone question still runs alone on one core.
     """
 
-    def __init__(self, encode: Encode, max_batch: int = 32, max_wait_ms: float = 2.0) -> None:
+    def __init__(
+        self, encode: Encode, max_batch: int = 32, max_wait_ms: float = 2.0, workers: int = 1
+    ) -> None:
         self._encode = encode
         self.max_batch = max(1, max_batch)
         self.max_wait = max(0.0, max_wait_ms) / 1000
+        self.workers = max(1, workers)
         self._queue: asyncio.Queue[_Pending] | None = None
-        self._worker: asyncio.Task | None = None
+        self._tasks: dict[int, asyncio.Task] = {}  # worker number -> its task on the current loop
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-encode")
+        self._executors = [ThreadPoolExecutor(1, f"qa-encode-{n}") for n in range(self.workers)]
         self.batches = 0  # model calls made, for tests, logs and the benchmark
         self.encoded = 0  # questions encoded in those calls
         self.largest = 0  # the biggest batch so far
@@ -58,24 +64,26 @@ class MicroBatcher:
     async def encode(self, text: str) -> Any:
         """The vector of one question, encoded together with whatever else is queued."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._worker is None or self._worker.done():
-            self._start(loop)
+        self._ensure_workers(loop)
         assert self._queue is not None
         future: asyncio.Future = loop.create_future()
         self._queue.put_nowait(_Pending(text, future))
         return await future
 
-    def encode_now(self, texts: Sequence[str]) -> Any:
-        """Encode on the model's worker thread, blocking (for warm-up outside the event loop)."""
-        return self._executor.submit(self._encode, list(texts)).result()
+    def encode_now(self, texts: Sequence[str]) -> list[Any]:
+        """Encode on every worker thread at once, blocking (warm-up, outside the event loop)."""
+        running = [executor.submit(self._encode, list(texts)) for executor in self._executors]
+        return [future.result() for future in running]
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A new event loop (a test client, a restarted server) gets a fresh queue and worker.
-        if self._worker is not None and not self._worker.done() and self._loop is loop:
-            return
-        self._loop = loop
-        self._queue = asyncio.Queue()
-        self._worker = loop.create_task(self._run(self._queue))
+    def _ensure_workers(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A new event loop (a test client, a restarted server) gets a fresh queue and workers;
+        # on the same loop only a worker that has stopped is replaced, so nothing queued is lost.
+        if self._loop is not loop or self._queue is None:
+            self._loop, self._queue, self._tasks = loop, asyncio.Queue(), {}
+        for number, executor in enumerate(self._executors):
+            task = self._tasks.get(number)
+            if task is None or task.done():
+                self._tasks[number] = loop.create_task(self._run(self._queue, executor))
 
     async def _collect(self, queue: asyncio.Queue[_Pending]) -> list[_Pending]:
         batch = [await queue.get()]
@@ -95,14 +103,14 @@ class MicroBatcher:
                 break
         return batch
 
-    async def _run(self, queue: asyncio.Queue[_Pending]) -> None:
+    async def _run(self, queue: asyncio.Queue[_Pending], executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
         while True:
             batch = [item for item in await self._collect(queue) if not item.future.done()]
             if not batch:
                 continue  # every asker went away
             try:
-                vectors = await loop.run_in_executor(self._executor, self._encode, [i.text for i in batch])
+                vectors = await loop.run_in_executor(executor, self._encode, [i.text for i in batch])
             except Exception as error:  # hand the failure to every waiting request
                 for item in batch:
                     if not item.future.done():
@@ -119,9 +127,10 @@ class MicroBatcher:
         self.largest = max(self.largest, size)
 
     def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for task in self._tasks.values():
+            task.cancel()
+        for executor in self._executors:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 class AnswerCache:
@@ -177,9 +186,10 @@ class AnswerService:
         max_batch: int = 32,
         max_wait_ms: float = 2.0,
         cache_size: int = 1024,
+        workers: int = 1,
     ):
         self.searcher = searcher
-        self.batcher = MicroBatcher(self._encode, max_batch, max_wait_ms)
+        self.batcher = MicroBatcher(self._encode, max_batch, max_wait_ms, workers)
         self.cache = AnswerCache(cache_size)
         self._inflight: dict[CacheKey, asyncio.Future[Result]] = {}
 
@@ -227,11 +237,11 @@ class AnswerService:
             done.exception()  # retrieved here, so an error nobody waited for is not logged twice
 
     def warm_up(self, question: str) -> None:
-        """Pay the model's first-call costs on its worker thread, at each batch size it will see."""
+        """Pay the model's first-call costs on its worker threads, at each batch size it will see."""
         searcher = self.searcher
         query = searcher.analyse(question)
         for size in sorted({self.batcher.max_batch, min(8, self.batcher.max_batch), 2, 1}, reverse=True):
-            vectors = self.batcher.encode_now([query.dense_text] * size)
+            vectors = self.batcher.encode_now([query.dense_text] * size)[0]
         searcher.answer(query, vectors[0], 3)
 
     def stats(self) -> dict[str, float]:

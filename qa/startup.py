@@ -28,24 +28,34 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def serving_threads(setting: int) -> int:
-    """Torch threads for serving: the setting, or for 0 every usable core but one, at least 1.
+def encode_workers(setting: int) -> int:
+    """Model calls the server runs at once: the setting, or for 0 one per usable core."""
+    return setting if setting > 0 else usable_cores()
 
-    The event loop (HTTP, JSON, search after the encode) needs a core of its own while the model
-    encodes the next batch; torch threads sharing a core with it spin and stall each other.
+
+def serving_threads(setting: int, workers: int = 1) -> int:
+    """Torch threads per model call: the setting, or for 0 every usable core but one shared among
+    `workers`, at least 1.
+
+    The event loop (HTTP, JSON, search after the encode) needs a core while the model encodes; torch
+    threads sharing a core with it spin and stall each other.
     """
-    return setting if setting > 0 else max(1, usable_cores() - 1)
+    return setting if setting > 0 else max(1, (usable_cores() - 1) // max(1, workers))
 
 
-def configure_torch(threads: int) -> None:
-    """Intra-op threads for the model; one inter-op thread (a BERT forward has no parallel branches)."""
+def configure_threads(threads: int) -> None:
+    """Intra-op threads for the model; one inter-op thread (a BERT forward has no parallel branches);
+    one thread for numpy's and faiss's BLAS (the search after the encode multiplies small matrices,
+    and idle OpenBLAS threads spin: they took a core from the model under load)."""
     # Idle OpenMP threads wait passively (see Embedder): read when torch loads, which is here.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # only settable before the first parallel work
         torch.set_num_interop_threads(1)
+    threadpool_limits(1, user_api="blas")
 
 
 def _saved_index(settings: Settings, timings: dict[str, float]) -> SearchIndex | None:
@@ -73,11 +83,11 @@ def _verified(index: SearchIndex, embedder: Embedder) -> SearchIndex | None:
 def load_searcher(settings: Settings, timings: dict[str, float] | None = None) -> Searcher:
     """The model (slow: torch imports) and the saved index (fast) at once; build only if stale."""
     timings = {} if timings is None else timings
-    threads = serving_threads(settings.torch_threads)
+    threads = serving_threads(settings.torch_threads, encode_workers(settings.encode_workers))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-index") as pool:
         saved = pool.submit(_saved_index, settings, timings)
         started = time.perf_counter()
-        configure_torch(threads)
+        configure_threads(threads)
         embedder = Embedder(settings.resolved_model_path(), threads)
         timings["model_s"] = time.perf_counter() - started
         index = saved.result()
@@ -95,7 +105,10 @@ def load_service(settings: Settings) -> AnswerService:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     searcher = load_searcher(settings, timings)
-    service = AnswerService(searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size)
+    workers = encode_workers(settings.encode_workers)
+    service = AnswerService(
+        searcher, settings.batch_max, settings.batch_wait_ms, settings.cache_size, workers=workers
+    )
     warm_started = time.perf_counter()
     service.warm_up(WARM_UP_QUESTION)
     # The imports left millions of long-lived objects: collect once now and freeze them, so no
@@ -103,11 +116,13 @@ def load_service(settings: Settings) -> AnswerService:
     gc.collect()
     gc.freeze()
     log.info(
-        "ready in %.2fs: model %.2fs and index %.2fs side by side, warm-up %.2fs; torch threads %d",
+        "ready in %.2fs: model %.2fs and index %.2fs side by side, warm-up %.2fs; "
+        "%d encode workers of %d torch threads",
         time.perf_counter() - started,
         timings["model_s"],
         timings["index_s"],
         time.perf_counter() - warm_started,
-        serving_threads(settings.torch_threads),
+        workers,
+        serving_threads(settings.torch_threads, workers),
     )
     return service

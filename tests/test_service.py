@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 
 from qa.index import Encoded, SearchIndex
 from qa.search import Searcher, normalise_question
@@ -27,6 +29,7 @@ class FakeModel:
 
     def __init__(self, hold_first: bool = False, fail: bool = False) -> None:
         self.calls: list[list[str]] = []
+        self.threads: list[str] = []  # the thread each call ran on
         self.fail = fail
         self.busy = threading.Event()  # set once the first call has started
         self._gate = threading.Event()
@@ -38,6 +41,7 @@ class FakeModel:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         self.calls.append(list(texts))
+        self.threads.append(threading.current_thread().name)
         self.busy.set()
         assert self._gate.wait(60), "the test never released the first model call"
         if self.fail:
@@ -94,10 +98,11 @@ def test_questions_asked_at_the_same_moment_go_in_one_call() -> None:
     batcher.close()
 
 
-def test_a_lone_question_does_not_wait_for_company() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_lone_question_does_not_wait_for_company(workers: int) -> None:
     """With a ten-minute max wait, lone questions still go straight to the model, one call each."""
     model = FakeModel()
-    batcher = MicroBatcher(model, max_batch=32, max_wait_ms=600_000)
+    batcher = MicroBatcher(model, max_batch=32, max_wait_ms=600_000, workers=workers)
 
     async def scenario() -> None:
         for i in range(3):
@@ -133,6 +138,42 @@ def test_the_batcher_works_across_event_loops() -> None:
     assert run_async(batcher.encode("first 1"))[0] == 1
     assert run_async(batcher.encode("second 2"))[0] == 2
     batcher.close()
+
+
+def test_two_workers_encode_two_batches_at_once_each_question_getting_its_own_vector() -> None:
+    model = FakeModel(hold_first=True)
+    batcher = MicroBatcher(model, max_batch=4, max_wait_ms=2, workers=2)
+    texts = [f"q {i}" for i in range(9)]
+
+    async def scenario() -> list[np.ndarray]:
+        asks = [asyncio.ensure_future(batcher.encode(texts[0]))]
+        while not model.busy.is_set():
+            await asyncio.sleep(0.005)
+        asks += [asyncio.ensure_future(batcher.encode(text)) for text in texts[1:]]
+        while len(model.calls) < 2:  # the second worker starts a batch while the first is still busy
+            await asyncio.sleep(0.005)
+        model.release()
+        return await asyncio.gather(*asks)
+
+    vectors = run_async(asyncio.wait_for(scenario(), 60))
+    assert [v[0] for v in vectors] == list(range(9))
+    assert [len(call) for call in model.calls] == [1, 4, 4]
+    assert len(set(model.threads[:2])) == 2  # the two calls in flight together ran on two threads
+    assert batcher.batches == 3 and batcher.encoded == 9
+    batcher.close()
+
+
+def test_the_embedder_gives_the_same_vectors_from_threads_running_at_once(searcher: Searcher) -> None:
+    """Encode workers share one model: only its tokenizer is locked, and answers must not mix."""
+    embedder = searcher.embedder
+    questions = [f"How many cannabis factories were found in London in year {n}?" for n in range(24)]
+    alone = embedder.encode_tokens(questions, batch_size=16)
+    halves = [questions[:12], questions[12:]] * 3
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(lambda texts: embedder.encode_tokens(texts, batch_size=16), halves))
+    for half, encoded in zip(halves, together, strict=True):
+        expected = alone.vectors[[questions.index(q) for q in half]]
+        assert np.allclose(encoded.vectors, expected, atol=1e-5)
 
 
 def test_cache_evicts_the_least_recently_used_answer(searcher: Searcher) -> None:
@@ -225,9 +266,9 @@ def test_warm_up_runs_on_the_model_thread_and_leaves_no_trace(searcher: Searcher
             return super().encode(texts, batch_size)
 
     spy = Spy(searcher.index, searcher.embedder)
-    service = AnswerService(spy, max_batch=8, cache_size=8)
+    service = AnswerService(spy, max_batch=8, cache_size=8, workers=2)
     service.warm_up(CANNABIS)
-    assert threads and all(name.startswith("qa-encode") for name in threads)
+    assert {name.rsplit("_", 1)[0] for name in threads} == {"qa-encode-0", "qa-encode-1"}  # every worker
     assert service.batcher.batches == 0 and len(service.cache) == 0
     service.close()
 

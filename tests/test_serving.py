@@ -19,7 +19,7 @@ from qa.config import Settings
 from qa.index import Encoded
 from qa.search import Searcher
 from qa.service import AnswerService
-from qa.startup import serving_threads
+from qa.startup import encode_workers, serving_threads
 
 from .aio import run_async
 from .conftest import DATA_DIR, free_port
@@ -161,12 +161,23 @@ def test_healthz_stays_503_when_loading_fails(settings: Settings, monkeypatch: p
         assert response.json()["detail"] == "the index failed to load"
 
 
-@pytest.mark.parametrize(("setting", "cores", "threads"), [(3, 2, 3), (0, 2, 1), (0, 1, 1), (0, 8, 7)])
-def test_serving_threads_leave_a_core_for_the_event_loop(
-    monkeypatch: pytest.MonkeyPatch, setting: int, cores: int, threads: int
+@pytest.mark.parametrize(
+    ("setting", "cores", "workers", "threads"),
+    [(3, 2, 2, 3), (0, 2, 2, 1), (0, 2, 1, 1), (0, 1, 1, 1), (0, 8, 1, 7), (0, 8, 8, 1), (0, 8, 2, 3)],
+)
+def test_serving_threads_share_all_cores_but_one_among_the_encode_workers(
+    monkeypatch: pytest.MonkeyPatch, setting: int, cores: int, workers: int, threads: int
 ) -> None:
     monkeypatch.setattr("qa.startup.usable_cores", lambda: cores)
-    assert serving_threads(setting) == threads
+    assert serving_threads(setting, workers) == threads
+
+
+@pytest.mark.parametrize(("setting", "cores", "workers"), [(0, 2, 2), (0, 1, 1), (3, 2, 3)])
+def test_encode_workers_default_to_one_per_core(
+    monkeypatch: pytest.MonkeyPatch, setting: int, cores: int, workers: int
+) -> None:
+    monkeypatch.setattr("qa.startup.usable_cores", lambda: cores)
+    assert encode_workers(setting) == workers
 
 
 @pytest.mark.parametrize(
