@@ -23,7 +23,7 @@ async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Route dependency: 415 unless the body is declared as JSON (after routing, so a wrong
     method is still a 405)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -54,12 +54,18 @@ class Server:
         return self.log.read_text()
 
 
-@pytest.fixture(scope="module")
-def hard_server(settings: Settings, search_index: SearchIndex, tmp_path_factory) -> Iterator[Server]:  # noqa: ANN001
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def hard_server(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    search_index: SearchIndex,
+    tmp_path_factory,  # noqa: ANN001
+) -> Iterator[Server]:
     """`qa serve --public` on 0.0.0.0 over a copy of the index whose vectors were put in the
     wrong order and the manifest's checksums recomputed (the damage checksums cannot see), with
-    short timeouts and a small connection cap so the limits can be seen."""
-    root = tmp_path_factory.mktemp("hard")
+    short timeouts and a small connection cap so the limits can be seen; once with each of the
+    two guarded HTTP protocols (QA_HTTP)."""
+    root = tmp_path_factory.mktemp(f"hard-{request.param}")
     own = settings.with_overrides(index_dir=root / "index")
     shutil.copytree(settings.index_dir, own.index_dir)
     resealed(permute_vectors)(own)
@@ -69,6 +75,7 @@ def hard_server(settings: Settings, search_index: SearchIndex, tmp_path_factory)
         "QA_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "QA_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
         "QA_CACHE_SIZE": "0",
+        "QA_HTTP": request.param,
     }
     log = root / "server.log"
     process, base_url = start_server(own, env, log_path=log, args=("--public",))
