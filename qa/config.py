@@ -36,6 +36,10 @@ class Settings:
     # encode workers, at least 1 (so 1 here: 2 OpenMP threads stall each other whenever anything
     # else holds a core); build, ask and eval keep torch's default, one per core.
     torch_threads: int = 0
+    # Longest the event loop keeps the GIL while an encode worker waits for it (Python's default is
+    # 5 ms). A worker needs the GIL between the ~100 operations of a forward pass; under load, 5 ms
+    # waits left the model idle a third of the time.
+    switch_interval_ms: float = 0.5
     batch_max: int = 32  # most questions encoded in one model call
     batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more
     cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it

@@ -153,5 +153,7 @@ def serve(settings: Settings) -> int:
     # was there before it started: make that handler a clean exit instead of death by signal.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
+    if settings.switch_interval_ms > 0:
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)
     uvicorn.Server(uvicorn_config(settings)).run()
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +20,7 @@ from qa.app import SECURITY_HEADERS, create_app
 from qa.config import Settings
 from qa.index import Encoded
 from qa.search import Searcher
+from qa.serve import serve
 from qa.service import AnswerService
 from qa.startup import encode_workers, serving_threads
 
@@ -207,3 +210,17 @@ def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
     assert response.status_code == 200
     assert "content-security-policy" not in response.headers
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_serve_shortens_the_gil_switch_interval(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Encode workers wait for the GIL between operations: `qa serve` makes those waits short."""
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    before = sys.getswitchinterval()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert serve(settings.with_overrides(switch_interval_ms=0.5)) == 0
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
