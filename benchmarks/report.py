@@ -117,16 +117,24 @@ def _headline_rows(s: dict, inproc: dict) -> list[tuple[str, str, str, str]]:
 
 def _phase_table(raw: dict) -> str:
     lines = [
-        "| Phase | Concurrency | Requests | Errors | req/s | p50 | p90 | p99 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| Phase | Concurrency | Requests | Errors | req/s | p50 | p90 | p99 "
+        "| cores: server / load gen / other |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in raw["load"]:
         lat = p["latency_ms"]
         lines.append(
             f"| {p['name']} | {p['concurrency']} | {p['requests']} | {p['errors']} | {p['rps']:.1f} | "
-            f"{_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} |"
+            f"{_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} | {_cores(p.get('cpu') or {})} |"
         )
     return "\n".join(lines)
+
+
+def _cores(cpu: dict) -> str:
+    """Average cores busy during the phase (2.00 = both cores of this machine, all the time)."""
+    if not cpu:
+        return ""
+    return f"{cpu['server_cores']:.2f} / {cpu['loadgen_cores']:.2f} / {cpu['other_cores']:.2f}"
 
 
 def _context(raw: dict) -> str:
@@ -141,6 +149,7 @@ def _context(raw: dict) -> str:
             f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Python {m['python']}; "
             f"load average before {m['load_before']}, after {m['load_after']}",
             f"- pinning: {raw['pinning']}",
+            f"- load generator: {raw.get('loadgen', '')}; cores: average CPU cores busy during the phase",
             f"- settings: {raw['settings']}",
             f"- cold starts: {', '.join(ready)}; first answer after ready {', '.join(firsts)}; "
             f"server's own breakdown: {cold[-1]['breakdown']}",

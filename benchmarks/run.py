@@ -1,8 +1,10 @@
 """`qa bench`: build, in-process timings, cold starts and HTTP load against a real server, one run.
 
-Every figure comes from this one run on this machine, so the ratios compare like with like: the
-server and the in-process timings run pinned to the same cores with the same torch threads, and
-the load generator (and the readiness poller) run pinned to the other core.
+Every figure comes from this one run on this machine, so the ratios compare like with like: one
+server, with the same settings, for every phase, and the in-process timings on the same cores with
+the same torch threads. By default nothing is pinned (the load generator is wrk, cheap enough to
+share the cores; the CPU each process used is measured per phase); `--layout split` pins the load
+generator to the first core and the server to the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import wrk
+from benchmarks.cpu import CpuMeter
 from benchmarks.questions import distinct_questions
 from benchmarks.report import format_report, summarise_run
 from qa.config import PROJECT_ROOT, load_settings
@@ -38,13 +42,23 @@ class Plan:
     c1_requests: int = 600
     c1_seconds: float = 10.0
     cache_requests: int = 400
+    cache_seconds: float = 3.0  # 400 cached answers take well under a second
     load_seconds: float = 10.0
     load_requests: int = 4000
     concurrencies: tuple[int, ...] = (4, 16, 64)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(1, 30, 100, 3.0, 100, 3.0, 600)
+        return cls(
+            cold_starts=1,
+            inproc_questions=30,
+            c1_requests=100,
+            c1_seconds=3.0,
+            cache_requests=100,
+            cache_seconds=1.0,
+            load_seconds=3.0,
+            load_requests=600,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,19 +73,22 @@ class Pinning:
         return ["taskset", "-c", ",".join(map(str, cpus)), *command]
 
 
-def plan_pinning(layout: str = "split") -> Pinning:
-    """split: load generator on the first core, server on the rest. shared: nothing pinned."""
+def plan_pinning(layout: str = "shared") -> Pinning:
+    """shared: nothing pinned, the server has every core. split: load generator on the first core,
+    server on the rest."""
     cpus = sorted(os.sched_getaffinity(0))
     if layout == "shared":
-        return Pinning(
-            None, None, f"not pinned (--layout shared): server and load generator share CPU {_cpus(cpus)}"
+        how = (
+            f"not pinned (--layout shared): server, load generator and in-process timings share CPU "
+            f"{_cpus(cpus)}; the CPU each used is measured per phase"
         )
+        return Pinning(None, None, how)
     if len(cpus) < 2 or shutil.which("taskset") is None:
         return Pinning(None, None, "not pinned (one core or no taskset)")
     load, server = cpus[:1], cpus[1:]
     how = (
-        f"server (and the in-process timings) on CPU {_cpus(server)}, load generator and readiness "
-        f"poller on CPU {_cpus(load)}, with taskset -c; `qa build` unpinned"
+        f"--layout split: server (and the in-process timings) on CPU {_cpus(server)}, load generator and "
+        f"readiness poller on CPU {_cpus(load)}, with taskset -c; `qa build` unpinned"
     )
     return Pinning(server, load, how)
 
@@ -250,7 +267,7 @@ def load_phases(plan: Plan, questions: list[str], warmup: list[str]) -> list[dic
             "concurrency": 1,
             "questions": [CACHE_QUESTION] * plan.cache_requests,
             "max_requests": plan.cache_requests,
-            "max_seconds": plan.c1_seconds,
+            "max_seconds": plan.cache_seconds,
             "warmup": [CACHE_QUESTION],
         },
     ]
@@ -270,12 +287,49 @@ def load_phases(plan: Plan, questions: list[str], warmup: list[str]) -> list[dic
     return phases
 
 
-def run_load(work: Workspace, pinning: Pinning, base_url: str, phases: list[dict]) -> list[dict]:
-    spec = work.root / "load.json"
-    spec.write_text(json.dumps({"base_url": base_url, "phases": phases}))
-    command = pinning.wrap(work.module("benchmarks.loadgen", str(spec)), pinning.load)
-    done = subprocess.run(command, env=work.env, check=True, capture_output=True, text=True, timeout=900)
-    return json.loads(done.stdout)
+def choose_loadgen(choice: str = "auto") -> str:
+    """wrk when installed (it costs the server's cores least), else the asyncio client."""
+    if choice == "auto":
+        return "wrk" if wrk.available() else "python"
+    if choice == "wrk" and not wrk.available():
+        raise RuntimeError("wrk is not installed (apt-get install wrk), or use --loadgen python")
+    return choice
+
+
+def describe_loadgen(loadgen: str) -> str:
+    if loadgen == "wrk":
+        version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[:2]
+        return f"{' '.join(version)}, one thread, benchmarks/ask.lua (one connection per user)"
+    return "benchmarks/loadgen.py: asyncio HTTP/1.1 client in its own process (one connection per user)"
+
+
+def _generate(work: Workspace, pinning: Pinning, base_url: str, phase: dict, loadgen: str) -> dict:
+    """One phase, in the load generator's own process; returns its result."""
+    if loadgen == "wrk":
+        bodies = work.root / f"bodies-{phase['name']}.jsonl"
+        wrk.write_bodies(phase, bodies)
+        command = pinning.wrap(wrk.command(base_url, phase, bodies), pinning.load)
+    else:
+        spec = work.root / f"load-{phase['name']}.json"
+        spec.write_text(json.dumps({"base_url": base_url, "phases": [phase]}))
+        command = pinning.wrap(work.module("benchmarks.loadgen", str(spec)), pinning.load)
+    timeout = phase["max_seconds"] + 120
+    done = subprocess.run(command, env=work.env, check=True, capture_output=True, text=True, timeout=timeout)
+    return wrk.parse(phase, done.stdout) if loadgen == "wrk" else json.loads(done.stdout)[0]
+
+
+def run_load(
+    work: Workspace, pinning: Pinning, server: Server, phases: list[dict], loadgen: str
+) -> list[dict]:
+    """Every phase in turn: its warm-up questions (unmeasured), then the load, with the CPU it took."""
+    results = []
+    for phase in phases:
+        for question in phase.get("warmup", []):
+            server.answer_ms(question)
+        meter = CpuMeter(server.process.pid)
+        result = _generate(work, pinning, server.base_url, {**phase, "warmup": []}, loadgen)
+        results.append({**result, "cpu": meter.read()})
+    return results
 
 
 def machine() -> dict:
@@ -295,10 +349,11 @@ def machine() -> dict:
     }
 
 
-def run(plan: Plan, layout: str = "split") -> dict:
+def run(plan: Plan, layout: str = "shared", loadgen: str = "auto") -> dict:
     """The whole benchmark; returns everything measured (the summary and the raw figures)."""
     load_before = os.getloadavg()
     pinning = plan_pinning(layout)
+    loadgen = choose_loadgen(loadgen)
     settings = load_settings()
     extra = 10 + 2 * plan.cold_starts  # warm-up, then a first and a second answer per cold start
     questions = distinct_questions(plan.c1_requests + plan.load_requests * len(plan.concurrencies) + extra)
@@ -311,7 +366,7 @@ def run(plan: Plan, layout: str = "split") -> dict:
         inproc = measure_inproc(work, pinning, plan.inproc_questions)
         cold, server = cold_starts(work, pinning, plan, firsts)
         try:
-            load = run_load(work, pinning, server.base_url, load_phases(plan, questions, warmup))
+            load = run_load(work, pinning, server, load_phases(plan, questions, warmup), loadgen)
             memory = server.memory_mb()
         finally:
             server.stop()
@@ -319,11 +374,15 @@ def run(plan: Plan, layout: str = "split") -> dict:
     raw = {
         "machine": {**machine(), "load_before": [round(x, 2) for x in load_before]},
         "pinning": pinning.how,
+        "loadgen": describe_loadgen(loadgen),
         "settings": {
             "batch_max": settings.batch_max,
             "batch_wait_ms": settings.batch_wait_ms,
             "cache_size": settings.cache_size,
             "torch_threads": inproc["torch_threads"],
+            "encode_workers": inproc["encode_workers"],
+            "switch_interval_ms": settings.switch_interval_ms,
+            "http": settings.http,
         },
         "questions": "distinct after normalisation; no question is sent twice outside the cache phase",
         "build_s": round(build_s, 2),
@@ -337,9 +396,9 @@ def run(plan: Plan, layout: str = "split") -> dict:
     return {"summary": summarise_run(raw), "raw": raw}
 
 
-def main(out: Path = RESULTS_FILE, quick: bool = False, layout: str = "split") -> int:
+def main(out: Path = RESULTS_FILE, quick: bool = False, layout: str = "shared", loadgen: str = "auto") -> int:
     plan = Plan.quick() if quick else Plan()
-    results = run(plan, layout)
+    results = run(plan, layout, loadgen)
     print(format_report(results))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

@@ -167,7 +167,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives beside qa/ in the repository
     from benchmarks.run import main as run_benchmarks
 
-    return run_benchmarks(Path(args.out), quick=args.quick, layout=args.layout)
+    return run_benchmarks(Path(args.out), quick=args.quick, layout=args.layout, loadgen=args.loadgen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,9 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="short phases, to check the benchmark runs")
     bench.add_argument(
         "--layout",
-        choices=["split", "shared"],
-        default="split",
-        help="split: server and load generator pinned to different cores (default); shared: unpinned",
+        choices=["shared", "split"],
+        default="shared",
+        help="shared: nothing pinned (default); split: load generator on the first core, server on the rest",
+    )
+    bench.add_argument(
+        "--loadgen",
+        choices=["auto", "wrk", "python"],
+        default="auto",
+        help="auto: wrk if installed (default), else the asyncio client in benchmarks/loadgen.py",
     )
     bench.set_defaults(func=cmd_bench)
     return parser

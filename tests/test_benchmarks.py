@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import math
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 
+from benchmarks import wrk
+from benchmarks.cpu import CpuMeter
 from benchmarks.questions import distinct_questions
 from benchmarks.report import format_report, summarise_run
-from benchmarks.run import Plan, load_phases, plan_pinning, served_stats, startup_breakdown
+from benchmarks.run import Plan, choose_loadgen, load_phases, plan_pinning, served_stats, startup_breakdown
 from benchmarks.stats import percentile, summarise
 from qa.cli import build_parser
 from qa.search import normalise_question
@@ -40,7 +47,8 @@ def test_load_phases_use_disjoint_questions() -> None:
 
 
 def test_pinning_keeps_server_and_load_generator_apart() -> None:
-    pinning = plan_pinning()
+    assert plan_pinning().server is None and plan_pinning().load is None  # shared, the default
+    pinning = plan_pinning("split")
     if pinning.server is not None:
         assert pinning.load is not None and not set(pinning.server) & set(pinning.load)
         assert pinning.wrap(["qa"], pinning.server)[:2] == ["taskset", "-c"]
@@ -129,3 +137,87 @@ def test_errors_or_too_little_gain_miss_the_throughput_target(errors: int, scale
 def test_qa_bench_is_a_command() -> None:
     args = build_parser().parse_args(["bench", "--quick", "--out", "/tmp/x.json"])
     assert args.quick and args.out == "/tmp/x.json" and args.func.__name__ == "cmd_bench"
+
+
+def _wrk_phase(name: str = "c16", concurrency: int = 16) -> dict:
+    return {"name": name, "concurrency": concurrency, "questions": ["q1", 'say "hi"', "q3"],
+            "max_requests": 2, "max_seconds": 2.5}  # fmt: skip
+
+
+def test_wrk_phase_sends_each_question_once_within_both_bounds(tmp_path: Path) -> None:
+    phase = _wrk_phase()
+    bodies = tmp_path / "bodies.jsonl"
+    wrk.write_bodies(phase, bodies)
+    assert [json.loads(line) for line in bodies.read_text().splitlines()] == [
+        {"question": "q1", "top_k": 3},
+        {"question": 'say "hi"', "top_k": 3},
+    ]  # the request bound: the Lua script stops when the file runs out
+    command = wrk.command("http://127.0.0.1:9", phase, bodies)
+    assert command[:6] == ["wrk", "-t1", "-c16", "-d3s", "--timeout", "60s"]  # the time bound
+    assert command[-3:] == ["http://127.0.0.1:9", "--", str(bodies)] and wrk.LUA_SCRIPT.exists()
+
+
+def test_wrk_output_is_read_as_a_phase_result() -> None:
+    stdout = (
+        "Running 3s test @ http://127.0.0.1:9\n"
+        '{"sent":402,"good":398,"bad":1,"socket_errors":2,"seconds":2.000000,'
+        '"p50":80.5,"p90":120.0,"p99":150.25,"max":160.0}\n'
+    )
+    result = wrk.parse(_wrk_phase(), stdout)
+    assert result["requests"] == 399 and result["errors"] == 3 and result["rps"] == 199.0
+    assert result["error_kinds"] == {"not a 200 with citations": 1, "socket errors": 2}
+    assert result["latency_ms"] == {"n": 399, "p50": 80.5, "p90": 120.0, "p99": 150.25, "max": 160.0}
+    with pytest.raises(RuntimeError, match="no result"):
+        wrk.parse(_wrk_phase(), "wrk: connection refused\n")
+
+
+@pytest.mark.skipif(not wrk.available(), reason="wrk is not installed")
+def test_wrk_script_counts_good_and_bad_answers_against_a_real_socket(tmp_path: Path) -> None:
+    """A stub server answering 200 with citations, then 500s: the script must tell them apart and
+    stop at the end of its questions (wrk's own check of the script sends nothing)."""
+    answers = iter([b'{"citations":[]}'] * 3 + [b"{}"] * 10)
+
+    class Stub(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["content-length"]))
+            body = next(answers)
+            self.send_response(200 if b"citations" in body else 500)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        phase = {**_wrk_phase("c1", 1), "questions": [f"q{i}" for i in range(5)], "max_requests": 5}
+        bodies = tmp_path / "bodies.jsonl"
+        wrk.write_bodies(phase, bodies)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = subprocess.run(wrk.command(url, phase, bodies), capture_output=True, text=True, timeout=60)
+        result = wrk.parse(phase, done.stdout)
+    finally:
+        server.shutdown()
+    assert result["requests"] == 5 and result["errors"] == 2
+    assert result["error_kinds"] == {"not a 200 with citations": 2}
+
+
+def test_cpu_meter_tells_the_load_generator_from_the_server() -> None:
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        meter = CpuMeter(server.pid)
+        subprocess.run([sys.executable, "-c", "x = 0\nfor i in range(3_000_000): x += i"], check=True)
+        cpu = meter.read()
+    finally:
+        server.kill()
+        server.wait()
+    assert cpu["loadgen_cores"] > 0.5 and cpu["server_cores"] < 0.1 and cpu["seconds"] > 0
+
+
+def test_load_generator_choice() -> None:
+    assert choose_loadgen("python") == "python"
+    assert choose_loadgen() == ("wrk" if wrk.available() else "python")

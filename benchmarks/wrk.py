@@ -1,0 +1,52 @@
+"""The load generator of choice: wrk (C, ~10 µs of CPU a request) with benchmarks/ask.lua, one phase a run."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+LUA_SCRIPT = Path(__file__).with_name("ask.lua")
+
+
+def available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def write_bodies(phase: dict, path: Path) -> None:
+    """One JSON request body a line, each question once: the script sends them in order."""
+    questions = phase["questions"][: phase["max_requests"]]
+    top_k = phase.get("top_k", 3)
+    path.write_text("".join(json.dumps({"question": q, "top_k": top_k}) + "\n" for q in questions))
+
+
+def command(base_url: str, phase: dict, bodies: Path) -> list[str]:
+    """One wrk thread (plenty at these rates), one connection per simulated user."""
+    seconds = max(1, math.ceil(phase["max_seconds"]))
+    return [
+        *("wrk", "-t1", f"-c{phase['concurrency']}", f"-d{seconds}s", "--timeout", "60s"),
+        *("-s", str(LUA_SCRIPT), base_url, "--", str(bodies)),
+    ]
+
+
+def parse(phase: dict, stdout: str) -> dict:
+    """The script's JSON line as a phase result (the same fields as benchmarks.loadgen's)."""
+    line = next((text for text in reversed(stdout.splitlines()) if text.startswith("{")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {stdout[-500:]!r}")
+    counts = json.loads(line)
+    answered = counts["good"] + counts["bad"]
+    seconds = counts["seconds"]
+    kinds = {"not a 200 with citations": counts["bad"], "socket errors": counts["socket_errors"]}
+    latency = {"n": answered} | {key: counts[key] for key in ("p50", "p90", "p99", "max")}
+    return {
+        "name": phase["name"],
+        "concurrency": phase["concurrency"],
+        "requests": answered,
+        "errors": counts["bad"] + counts["socket_errors"],
+        "error_kinds": {kind: count for kind, count in kinds.items() if count},
+        "seconds": round(seconds, 3),
+        "rps": round(counts["good"] / seconds, 2) if seconds > 0 else 0.0,
+        "latency_ms": latency if answered else {"n": 0},
+    }
