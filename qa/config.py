@@ -40,6 +40,7 @@ class Settings:
     # 5 ms). A worker needs the GIL between the ~100 operations of a forward pass; under load, 5 ms
     # waits left the model idle a third of the time.
     switch_interval_ms: float = 0.5
+    malloc_arenas: int = 1  # glibc malloc arenas for `qa serve` (0: glibc's default, 8 per core)
     batch_max: int = 32  # most questions encoded in one model call
     batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more
     cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import signal
 import sys
@@ -143,6 +144,25 @@ def uvicorn_config(settings: Settings) -> uvicorn.Config:
     )
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def limit_malloc_arenas(arenas: int) -> bool:
+    """Cap glibc's malloc arenas; True if applied (not on other C libraries, or for 0).
+
+    glibc gives each thread that allocates an arena of its own and keeps freed memory in each: the
+    encode workers' arenas added ~40-60 MB of resident memory under load, and sharing one cost no
+    measurable speed (torch allocates a few large blocks per operation).
+    """
+    if arenas <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return bool(libc.mallopt(M_ARENA_MAX, arenas))
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     sys.exit(0)
 
@@ -155,5 +175,6 @@ def serve(settings: Settings) -> int:
         signal.signal(signum, _exit_cleanly)
     if settings.switch_interval_ms > 0:
         sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    limit_malloc_arenas(settings.malloc_arenas)  # before any encode worker thread exists
     uvicorn.Server(uvicorn_config(settings)).run()
     return 0

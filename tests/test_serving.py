@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import platform
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -20,7 +22,7 @@ from qa.app import SECURITY_HEADERS, create_app
 from qa.config import Settings
 from qa.index import Encoded
 from qa.search import Searcher
-from qa.serve import serve
+from qa.serve import limit_malloc_arenas, serve
 from qa.service import AnswerService
 from qa.startup import encode_workers, serving_threads
 
@@ -215,6 +217,7 @@ def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
 def test_serve_shortens_the_gil_switch_interval(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Encode workers wait for the GIL between operations: `qa serve` makes those waits short."""
     monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr("qa.serve.limit_malloc_arenas", lambda arenas: False)  # not in the test process
     before = sys.getswitchinterval()
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -224,3 +227,10 @@ def test_serve_shortens_the_gil_switch_interval(settings: Settings, monkeypatch:
         sys.setswitchinterval(before)
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
+
+
+def test_malloc_arenas_are_capped_only_when_asked() -> None:
+    assert limit_malloc_arenas(0) is False
+    script = "from qa.serve import limit_malloc_arenas; print(limit_malloc_arenas(1))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(platform.libc_ver()[0] == "glibc")  # in a fresh process: no threads yet
