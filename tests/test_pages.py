@@ -65,6 +65,13 @@ def test_no_js_form_declines_politely_with_nearest_passages(client: TestClient) 
     assert DECLINED in page
     assert "<summary>Nearest passages (3)</summary>" in page
     assert "<mark>" not in page  # nearest passages are not answers: nothing is highlighted
+    assert '<p class="hint reason">The closest passage never mentions &#39;recipe&#39;.</p>' in page
+
+
+def test_no_js_decline_reason_is_escaped(client: TestClient) -> None:
+    page = ask_form(client, "how many <b>crack houses</b> were shut in Narnia's O'Brien")
+    assert "The report never mentions &#39;Narnia&#39; or &#39;O&#39;Brien&#39;." in page
+    assert "<b>crack houses</b>" not in page and "&lt;b&gt;crack houses&lt;/b&gt;" in page
 
 
 @pytest.mark.parametrize("question", ["show paragraph 38", "¶38"])
