@@ -130,11 +130,14 @@ def passage_can_answer(passage: Passage, expects: str) -> bool:
 _COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*?)\s+cost\b", re.I)
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
+_WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
+_YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
 # Words for "some figures about it" or "what it is called": they say how an answer is given, not
 # what it is about ("number of overdose deaths" asks about overdose deaths).
 _MEASURE_WORDS = frozenset(
     "figure figures statistics stats number numbers data rate rates level levels total totals amount "
-    "amounts information info details trend trends name names title".split()
+    "amounts information info details trend trends name names title meaning means mean stand stands "
+    "definition acronym abbreviation".split()
 )
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
@@ -147,8 +150,12 @@ _QUESTION_WORDS = frozenset(
 
 def asked_words(question: str, limit: int = 3) -> list[str]:
     """The thing a question asks about, when its form says so: 'how many sniffer dogs ...' ->
-    sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty."""
+    sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
+    lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
     match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
+    match = match or _WHAT_IS.search(question)
+    if match is None and (match := _YES_NO.search(question)):
+        limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
     if match is not None:
         asked = match.group(1)
     elif _is_keyword_query(question):

@@ -102,7 +102,7 @@ def test_holdout_targets(searcher: Searcher) -> None:
     assert report.mrr >= 0.94
     assert report.answer_correct >= 0.90
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.75
+    assert report.offtopic_declined >= 0.80
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -151,6 +151,11 @@ def test_quantity_question_without_a_number_in_the_passage_is_declined(searcher:
         ("How much does a place in residential rehab cost?", ["place"]),
         ("weed farms in London", ["cannabis", "factories"]),
         ("What is the name of the current Met Commissioner?", ["current", "met", "commissioner"]),
+        ("what is county lines drug dealing", ["county", "lines", "drug"]),
+        ("what is holding up the breach process", []),  # a verb, not a thing
+        ("is ketamine a controlled drug", ["ketamine"]),
+        ("Is there a central database of drug seizures?", []),
+        ("TP meaning", ["tp"]),
         ("Why are performance indicators hard to set?", []),
         ("since nobody complains about being a victim of dealing, do the numbers just reflect activity", []),
     ],
@@ -169,6 +174,8 @@ def test_what_a_question_asks_about(question: str, asked: list[str]) -> None:
         "What is the maximum penalty for possession of cannabis?",
         "how much ecstasy was seized by the MMDP",
         "average salary of a police constable",
+        "is ketamine a controlled drug",
+        "what is county lines drug dealing",
     ],
 )
 def test_near_domain_question_the_report_does_not_answer_is_declined(
