@@ -195,6 +195,40 @@ def test_unknown_passage_is_a_404_page_linking_the_report(client: TestClient) ->
     assert "Passage not found" in html(client, "/p/16/extra", status=404)
 
 
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "title"),
+    [
+        ("GET", "/no-such-page", 404, "Page not found"),
+        ("GET", "/<script>alert(1)</script>", 404, "Page not found"),
+        ("PUT", "/", 405, None),  # not a page request: JSON
+        ("GET", "/api/ask", 405, None),
+        ("GET", "/api/nope", 404, None),  # the API answers JSON even to a browser
+        ("GET", "/static/nope.js", 404, None),
+    ],
+)
+def test_browser_meets_an_html_error_page(
+    client: TestClient, method: str, path: str, status: int, title: str | None
+) -> None:
+    response = client.request(method, path, headers=BROWSER)
+    assert response.status_code == status
+    if title is None:
+        assert response.headers["content-type"] == "application/json"
+        assert "detail" in response.json()
+        return
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"<h1>{title}</h1>" in response.text and 'href="/report"' in response.text
+    assert "<script>alert" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_api_clients_still_get_json_errors(client: TestClient) -> None:
+    response = client.get("/no-such-page")  # no Accept: text/html
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+
+
 def test_pages_while_loading(settings: Settings) -> None:
     client = TestClient(create_app(settings))  # no lifespan: the service never loads
     assert client.get("/").status_code == 200  # the chat itself needs no index
