@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,7 +17,7 @@ from qa.api import router as api_router
 from qa.config import Settings, load_settings
 from qa.headers import SecurityHeaders
 from qa.limits import BodyLimit, HeaderLimit, RateLimit
-from qa.pages import STATIC_DIR
+from qa.pages import STATIC_DIR, error_page, wants_html
 from qa.pages import router as pages_router
 from qa.service import AnswerService
 from qa.startup import load_service
@@ -50,7 +50,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "; ".join(_readable(e) for e in errors)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        page = error_page(request, exc.status_code) if wants_html(request) else None
+        if page is not None:
+            page.headers.update(exc.headers or {})
+            return page
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 

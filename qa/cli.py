@@ -83,7 +83,8 @@ def _format_answer(response) -> str:  # noqa: ANN001 - an AskResponse
         lines.append(f"Answer ({response.citations[0].label}):")
         lines.extend(textwrap.wrap(response.answer.text, width, initial_indent="  ", subsequent_indent="  "))
     else:
-        lines.append("The report does not seem to cover this. Nearest passages:")
+        lines.append(f"The report does not seem to cover this. {response.reason or ''}".rstrip())
+        lines.append("Nearest passages:")
     for citation in response.citations:
         lines.append("")
         where = " / ".join(part for part in (citation.section, citation.heading) if part)

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -121,12 +121,14 @@ class Encoded:
 
     vectors: np.ndarray
     tokens: list[np.ndarray]
+    pieces: list[list[str]] = field(default_factory=list)  # the word piece each token vector is for
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __getitem__(self, position: int) -> Encoded:
-        return Encoded(self.vectors[position : position + 1], [self.tokens[position]])
+        pieces = [self.pieces[position]] if self.pieces else []
+        return Encoded(self.vectors[position : position + 1], [self.tokens[position]], pieces)
 
     def __iter__(self) -> Iterator[Encoded]:
         return (self[i] for i in range(len(self)))
@@ -161,12 +163,15 @@ class Embedder:
         self.dimension = int(self.model.get_embedding_dimension())
         # Which vocabulary pieces are content words, decided once instead of per token per call.
         vocabulary = self.model.tokenizer.convert_ids_to_tokens(list(range(len(self.model.tokenizer))))
+        self._vocabulary = np.array(vocabulary, dtype=object)
         self._is_content = np.array(
             [bool(_CONTENT_PIECE.fullmatch(piece)) and piece not in STOPWORDS for piece in vocabulary]
         )
-        # The server may run model calls on several threads at once (qa/service.py): the forward
-        # pass is safe to share, the fast tokenizer is not ("Already borrowed"), so only it is locked.
-        self.model[0].preprocess = _serialised(self.model[0].preprocess, threading.Lock())
+        # The server may run model calls on several threads at once (qa/service.py), and search
+        # splits words on the event loop meanwhile: the forward pass is safe to share, the fast
+        # tokenizer is not (each call may reset its padding; "Already borrowed"), so it is locked.
+        self._tokenizer_lock = threading.Lock()
+        self.model[0].preprocess = _serialised(self.model[0].preprocess, self._tokenizer_lock)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(
@@ -185,13 +190,24 @@ class Embedder:
         )
         vectors = np.stack([row["sentence_embedding"].float().numpy() for row in rows])
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
-        return Encoded(np.ascontiguousarray(vectors, dtype=np.float32), [self._content(row) for row in rows])
+        content = [self._content(row) for row in rows]
+        return Encoded(
+            np.ascontiguousarray(vectors, dtype=np.float32),
+            [tokens for tokens, _ in content],
+            [pieces for _, pieces in content],
+        )
 
-    def _content(self, row: dict) -> np.ndarray:
-        keep = self._is_content[row["input_ids"].numpy()]
+    def word_pieces(self, word: str) -> list[str]:
+        """How the model's tokenizer splits one word ('junkies' -> ['junk', '##ies'])."""
+        with self._tokenizer_lock:
+            return list(self.model.tokenizer.tokenize(word))
+
+    def _content(self, row: dict) -> tuple[np.ndarray, list[str]]:
+        ids = row["input_ids"].numpy()
+        keep = self._is_content[ids]
         tokens = row["token_embeddings"][keep].float().numpy()
         tokens /= np.linalg.norm(tokens, axis=1, keepdims=True).clip(min=1e-12)
-        return np.ascontiguousarray(tokens, dtype=np.float32)
+        return np.ascontiguousarray(tokens, dtype=np.float32), list(self._vocabulary[ids[keep]])
 
 
 # ---------------------------------------------------------------------------

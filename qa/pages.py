@@ -239,6 +239,24 @@ def _page(request: Request, name: str, status_code: int = 200, **context: object
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
+_HTTP_ERRORS = {404: ("Page not found", "There is no page at this address.")}
+
+
+def wants_html(request: Request) -> bool:
+    """A browser asking for a page (not the JSON API, health check or a static file)."""
+    if request.method not in ("GET", "HEAD") or "text/html" not in request.headers.get("accept", ""):
+        return False
+    return not request.url.path.startswith(("/api/", "/healthz", "/static/", "/docs", "/openapi"))
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse | None:
+    """The HTML page for an error a browser met on a page address; None to answer in JSON."""
+    if status_code not in _HTTP_ERRORS:
+        return None
+    title, message = _HTTP_ERRORS[status_code]
+    return _page(request, "error.html", status_code, title=title, message=message)
+
+
 def _starting(request: Request) -> HTMLResponse:
     response = _page(request, "error.html", 503, title="Starting", message=STARTING)
     response.headers["retry-after"] = "5"

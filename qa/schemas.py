@@ -93,6 +93,9 @@ class AskResponse(BaseModel):
     answered: bool
     lookup: bool = Field(False, description="The question named a passage ('paragraph 38'); it comes first.")
     answer: AnswerOut | None
+    reason: str | None = Field(
+        None, description="When answered is false: why the report's closest passage does not answer."
+    )
     citations: list[Citation]
     took_ms: float
 
@@ -160,6 +163,7 @@ def response_from_result(result: Result, took_ms: float | None = None) -> AskRes
         answered=result.answered,
         lookup=result.lookup,
         answer=answer,
+        reason=result.reason or None,
         citations=[citation_from_hit(hit) for hit in result.hits],
         took_ms=round(result.took_ms if took_ms is None else took_ms, 3),
     )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from qa.corpus import Corpus, Passage, Span, canonical_id, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
-from qa.text import normalise, tokenize
+from qa.text import STOPWORDS, normalise, tokenize
+from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class SearchConfig:
     answer_min_score: float = 0.8  # decline when the first passage's final score is below this
     decline_unknown_names: bool = True  # decline questions naming places/years the report never does
     decline_missing_quantity: bool = True  # decline "how many/how much" when the passage has no number
+    decline_unmentioned: bool = True  # decline when the passage never names what the question asks about
+    asked_min_similarity: float = 0.45  # ...unless a passage word is this close to it in context
     span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
     keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
     entry_weight: float = 0.85  # acronym entries count this much unless the question asks what one means
@@ -31,6 +36,8 @@ class SearchConfig:
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
     expand_dense: bool = True  # append acronym expansions to the text that is embedded
     expand_keyword: bool = False  # add acronym expansions to the keyword query
+    everyday_dense: bool = True  # append the report's words for slang ("junkies") to the embedded text
+    everyday_keyword: bool = True  # and add them to the keyword query
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class Result:
     hits: list[Hit]
     lookup: bool = False  # the question named a passage ("paragraph 38")
     took_ms: float = 0.0
+    reason: str = ""  # why it was declined, in words; empty when answered
 
     @property
     def answer(self) -> Hit | None:
@@ -71,6 +79,7 @@ class Query:
     unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
     expects: str = ""  # "number" or "money" when the question asks for one
+    asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
 
 
 # ---------------------------------------------------------------------------
@@ -89,8 +98,18 @@ _HAS_NUMBER = re.compile(
 _HAS_MONEY = re.compile(r"£|\bmillion\b|\bfund(?:ed|ing)\b|\bbudget", re.I)
 
 
+_ASKS_DATE = re.compile(r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b", re.I)
+_HAS_DATE = re.compile(
+    r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|spring|summer|autumn|winter)\b",
+    re.I,
+)
+
+
 def expected_answer(question: str) -> str:
-    """What kind of answer a question asks for: 'money', 'number' or '' (anything)."""
+    """What kind of answer a question asks for: 'money', 'number', 'date' or '' (anything)."""
+    if _ASKS_DATE.search(question):
+        return "date"
     asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
     if asks_amount and _ASKS_MONEY.search(question):
         return "money"
@@ -103,7 +122,63 @@ def passage_can_answer(passage: Passage, expects: str) -> bool:
         return _HAS_MONEY.search(passage.text) is not None
     if expects == "number":
         return _HAS_NUMBER.search(passage.text) is not None
+    if expects == "date":
+        return _HAS_DATE.search(passage.text) is not None
     return True
+
+
+_COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*?)\s+cost\b", re.I)
+_COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
+_ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
+_WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
+_YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
+# Words for "some figures about it" or "what it is called": they say how an answer is given, not
+# what it is about ("number of overdose deaths" asks about overdose deaths).
+_MEASURE_WORDS = frozenset(
+    "figure figures statistics stats number numbers data rate rates level levels total totals amount "
+    "amounts information info details trend trends name names title meaning means mean stand stands "
+    "definition acronym abbreviation".split()
+)
+_MEASURE_OF = re.compile(
+    r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
+)
+_QUESTION_WORDS = frozenset(
+    "what how who which where when why whose is are was were do does did can could will would should "
+    "has have had any tell give show list explain describe".split()
+)
+
+
+def asked_words(question: str, limit: int = 3) -> list[str]:
+    """The thing a question asks about, when its form says so: 'how many sniffer dogs ...' ->
+    sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
+    lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
+    match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
+    match = match or _WHAT_IS.search(question)
+    if match is None and (match := _YES_NO.search(question)):
+        limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
+    if match is not None:
+        asked = match.group(1)
+    elif _is_keyword_query(question):
+        asked = question
+    else:
+        return []
+    asked = re.sub(r"\([^)]*\)", " ", asked)  # an aside in brackets is not what is asked about
+    asked = _MEASURE_OF.sub("", normalise(asked))  # "the number of deaths": deaths
+    asked = re.sub(r"^\W*(?:the|a|an)\s+", "", asked)  # "a place in rehab": place
+    asked = in_report_terms(asked)  # 'weed farms' is asked as 'cannabis factories'
+    words: list[str] = []
+    for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
+        if word in STOPWORDS or len(words) == limit:
+            break
+        if word not in _MEASURE_WORDS:
+            words.append(word)
+    return words
+
+
+def _is_keyword_query(question: str, most_words: int = 10) -> bool:
+    """'knife crime figures London 2005': a few words naming a topic, no question word."""
+    words = re.findall(r"[A-Za-z0-9]+", question)
+    return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
 
 
 _DEFINITION = re.compile(
@@ -134,6 +209,7 @@ class QueryAnalyzer:
         self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
+        self._known_stems = set(tokenize(f"{body} {headings}"))
 
     def cited_passage(self, question: str) -> Passage | None:
         for pattern, template in _CITATION_PATTERNS:
@@ -167,25 +243,38 @@ class QueryAnalyzer:
         however close its other words come.
         """
         words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
+        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.split()}
         unknown = []
         for position, word in enumerate(words):
             is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
             is_name = position > 0 and word[0].isupper() and not word.isupper()
-            if not (is_year or is_name):
+            if not (is_year or is_name) or word in nicknames:
                 continue
-            forms = set(re.findall(r"[a-z0-9]+", normalise(word.removesuffix("'s"))))
-            if forms and not forms & self._known_words:
-                unknown.append(word)
+            name = word.removesuffix("'s")
+            forms = set(re.findall(r"[a-z0-9]+", normalise(name)))
+            stems = set(tokenize(name))  # 'Americans' is known from 'American'
+            if forms and not forms & self._known_words and not stems & self._known_stems:
+                unknown.append(name)
         return unknown
 
     def analyse(self, question: str) -> Query:
         expansions = self.expand(question)
+        everyday = report_terms(question)
+        config = self.config
+        dense_extra = [
+            *(expansions if config.expand_dense else []),
+            *(everyday if config.everyday_dense else []),
+        ]
+        keyword_extra = [
+            *(expansions if config.expand_keyword else []),
+            *(everyday if config.everyday_keyword else []),
+        ]
         dense_text = question
-        if self.config.expand_dense and expansions:
-            dense_text = f"{question} " + " ".join(f"({e})" for e in expansions)
+        if dense_extra:
+            dense_text = f"{question} " + " ".join(f"({e})" for e in dense_extra)
         keyword_text = question
-        if self.config.expand_keyword and expansions:
-            keyword_text = f"{question} " + " ".join(expansions)
+        if keyword_extra:
+            keyword_text = f"{question} " + " ".join(keyword_extra)
         tokens = tokenize(keyword_text)
         return Query(
             question,
@@ -196,6 +285,7 @@ class QueryAnalyzer:
             self.unknown_names(question),
             self.asks_definition(question, expansions),
             expected_answer(question),
+            asked_words(question),
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:
@@ -227,6 +317,10 @@ class Searcher:
         self._answer_units_of = [units[~self._is_whole[units]] for units in self._units_of]
         # Stored as float16 to keep the index small; converted once here, not per question.
         self._passage_tokens = [m.astype(np.float32) for m in index.passage_tokens]
+        passages = self.corpus.passages
+        self._passage_stems = [set(tokenize(f"{p.section} {p.heading} {p.text}")) for p in passages]
+        self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE)
+        self._passage_words = [sorted(set(re.findall(r"[a-z]{5,}", normalise(p.text)))) for p in passages]
 
     @property
     def fingerprint(self) -> str:
@@ -271,8 +365,8 @@ class Searcher:
         hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked[:k]]
         if query.cited is not None:
             return Result(query.question, True, hits, lookup=True)
-        answered = bool(hits) and self._should_answer(query, hits[0])
-        return Result(query.question, answered, hits)
+        reason = self._decline_reason(query, hits[0], encoded) if hits else _NOTHING_CLOSE
+        return Result(query.question, not reason, hits, reason=reason)
 
     def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         total = self.index.dense.ntotal
@@ -348,16 +442,59 @@ class Searcher:
         text = self.corpus.passages[position].text
         return Span(best.start, best.end, text[best.start : best.end])
 
-    def _should_answer(self, query: Query, top: Hit) -> bool:
-        if self.config.decline_unknown_names and query.unknown_names:
-            return False
-        if self.config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
-            return False
-        return top.score >= self.config.answer_min_score
+    def _decline_reason(self, query: Query, top: Hit, encoded: Encoded) -> str:
+        """Why the first passage does not answer the question, in words; '' when it does."""
+        config = self.config
+        if config.decline_unknown_names and query.unknown_names:
+            return f"The report never mentions {_listed(query.unknown_names)}."
+        if config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
+            return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
+        position = self.corpus.passages.index(top.passage)
+        missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
+        if config.decline_unmentioned and missing:
+            return f"The closest passage never mentions {_listed(missing)}."
+        return "" if top.score >= config.answer_min_score else _NOTHING_CLOSE
+
+    def mentions(self, position: int, word: str, encoded: Encoded) -> bool:
+        """Does the passage name this question word, or a word the model finds close to it here?"""
+        stems = set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
+        if stems & (self._passage_stems[position] | self._common_stems):
+            return True  # named here, or a word the whole report is about ('drug')
+        if len(word) >= 7 and difflib.get_close_matches(word, self._passage_words[position], 1, 0.85):
+            return True  # a misspelling of one of its words ('methamfetamine')
+        rows = _piece_rows(encoded.pieces[0] if encoded.pieces else [], self.embedder.word_pieces(word))
+        if not rows:
+            return True  # nothing to compare (the word is all stop pieces)
+        similarities = encoded.tokens[0][rows] @ self._passage_tokens[position].T
+        return float(similarities.max(axis=1).mean()) >= self.config.asked_min_similarity
+
+
+COMMON_SHARE = 0.25
+_NOTHING_CLOSE = "No passage of the report is close enough to the question."
+_EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date"}
+
+
+def _listed(words: list[str]) -> str:
+    quoted = [f"'{word}'" for word in words]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _common_stems(passage_stems: list[set[str]], share: float) -> set[str]:
+    """Stems found in at least this share of the passages: what the whole report is about."""
+    counts = Counter(stem for stems in passage_stems for stem in stems)
+    return {stem for stem, count in counts.items() if count >= share * len(passage_stems)}
+
+
+def _piece_rows(pieces: list[str], word: list[str]) -> list[int]:
+    """Where a word's pieces sit in a question's content pieces (first occurrence), else []."""
+    for start in range(len(pieces) - len(word) + 1):
+        if pieces[start : start + len(word)] == word:
+            return list(range(start, start + len(word)))
+    return []
 
 
 def _with_time(result: Result, took_ms: float) -> Result:
-    return Result(result.question, result.answered, result.hits, result.lookup, round(took_ms, 3))
+    return replace(result, took_ms=round(took_ms, 3))
 
 
 def normalise_question(question: str) -> str:

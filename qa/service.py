@@ -8,7 +8,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from qa.index import Encoded
@@ -226,7 +226,7 @@ class AnswerService:
         vector = await self.batcher.encode(query.dense_text)
         result = searcher.answer(query, vector, k)
         took = round((time.perf_counter() - started) * 1000, 3)
-        result = Result(result.question, result.answered, result.hits, result.lookup, took)
+        result = replace(result, took_ms=took)
         self.cache.put(key, result)
         return result
 

@@ -44,7 +44,9 @@ class CachedEncoder:
         if missing:
             self._seen.update(zip(missing, self._encode(missing), strict=True))
         rows = [self._seen[t] for t in texts]
-        return Encoded(np.vstack([r.vectors for r in rows]), [r.tokens[0] for r in rows])
+        return Encoded(
+            np.vstack([r.vectors for r in rows]), [r.tokens[0] for r in rows], [r.pieces[0] for r in rows]
+        )
 
 
 def configs(base: SearchConfig, grid: dict[str, Sequence[object]]) -> Iterable[SearchConfig]:
@@ -86,8 +88,9 @@ def grid_search(
 
 
 # Each row switches techniques off relative to the defaults; `qa tune --ablation` prints the table.
+_DECLINES_OFF = dict(decline_unknown_names=False, decline_missing_quantity=False, decline_unmentioned=False)
 _OFF = dict(
-    rerank_weight=0.0, expand_dense=False, decline_unknown_names=False, decline_missing_quantity=False
+    _DECLINES_OFF, rerank_weight=0.0, expand_dense=False, everyday_dense=False, everyday_keyword=False
 )
 ABLATION: list[tuple[str, dict[str, object]]] = [
     (
@@ -98,9 +101,17 @@ ABLATION: list[tuple[str, dict[str, object]]] = [
     ("dense: passage + best sentence/row/entry vectors", dict(_OFF, dense_weight=1.0)),
     ("+ BM25 over the same units, fused", dict(_OFF)),
     ("+ acronym expansion from the report", dict(_OFF, expand_dense=True)),
-    ("+ token-level rerank of the top 10", dict(decline_unknown_names=False, decline_missing_quantity=False)),
-    ("+ decline questions naming places/years the report never does", dict(decline_missing_quantity=False)),
-    ("+ decline 'how many/how much' when the passage has no number or amount (the default)", {}),
+    (
+        "+ everyday words mapped to the report's ('junkies' -> problem drug users)",
+        dict(_OFF, expand_dense=True, everyday_dense=True, everyday_keyword=True),
+    ),
+    ("+ token-level rerank of the top 10", dict(_DECLINES_OFF)),
+    (
+        "+ decline questions naming places/years the report never does",
+        dict(decline_missing_quantity=False, decline_unmentioned=False),
+    ),
+    ("+ decline when the passage has no number, amount or date asked for", dict(decline_unmentioned=False)),
+    ("+ decline when the passage never mentions what is asked about (the default)", {}),
 ]
 TARGET_FALSE_DECLINES = 0.03
 

@@ -13,7 +13,7 @@ def test_ask_returns_cited_answer(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": CANNABIS})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answered", "lookup", "answer", "citations", "took_ms"}
+    assert set(body) == {"question", "answered", "lookup", "answer", "reason", "citations", "took_ms"}
     assert body["question"] == CANNABIS and body["answered"] is True
     first = body["citations"][0]
     assert first["paragraph"] == "16" and first["label"] == "¶16" and first["url"] == "/p/16"
@@ -38,7 +38,27 @@ def test_top_k_bounds_citations(client: TestClient, top_k: int) -> None:
 def test_off_topic_is_declined_with_nearest_passages(client: TestClient) -> None:
     body = client.post("/api/ask", json={"question": "What is the recipe for banana bread?"}).json()
     assert body["answered"] is False and body["answer"] is None
+    assert body["reason"] == "The closest passage never mentions 'recipe'."
     assert len(body["citations"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("how many sniffer dogs does the Met have", "The closest passage never mentions 'sniffer' or 'dogs'"),
+        ("cannabis factories found in Birmingham", "The report never mentions 'Birmingham'."),
+        ("How much does a DTTO cost per offender?", "The closest passage gives no amount of money"),
+        ("why is the sky blue", "No passage of the report is close enough to the question."),
+    ],
+)
+def test_declined_answer_says_why(client: TestClient, question: str, reason: str) -> None:
+    body = client.post("/api/ask", json={"question": question}).json()
+    assert body["answered"] is False and body["reason"].startswith(reason)
+
+
+def test_answered_question_has_no_reason(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "How many cannabis factories were found?"}).json()
+    assert body["answered"] is True and body["reason"] is None
 
 
 def test_citation_lookup_question(client: TestClient) -> None:

@@ -122,6 +122,7 @@ def test_off_topic_question_is_declined_politely(page: Page) -> None:
     page.goto("/")
     exchange = ask(page, "What is the recipe for banana bread?")
     expect(exchange.locator(".answer")).to_have_text(DECLINED)
+    expect(exchange.locator(".reason")).to_have_text("The closest passage never mentions 'recipe'.")
     nearest = exchange.locator("details.nearest")
     expect(nearest).not_to_have_attribute("open", "")
     expect(nearest.locator(".chip").first).to_be_hidden()  # folded away until asked for

@@ -65,6 +65,13 @@ def test_no_js_form_declines_politely_with_nearest_passages(client: TestClient) 
     assert DECLINED in page
     assert "<summary>Nearest passages (3)</summary>" in page
     assert "<mark>" not in page  # nearest passages are not answers: nothing is highlighted
+    assert '<p class="hint reason">The closest passage never mentions &#39;recipe&#39;.</p>' in page
+
+
+def test_no_js_decline_reason_is_escaped(client: TestClient) -> None:
+    page = ask_form(client, "how many <b>crack houses</b> were shut in Narnia's O'Brien")
+    assert "The report never mentions &#39;Narnia&#39; or &#39;O&#39;Brien&#39;." in page
+    assert "<b>crack houses</b>" not in page and "&lt;b&gt;crack houses&lt;/b&gt;" in page
 
 
 @pytest.mark.parametrize("question", ["show paragraph 38", "¶38"])
@@ -186,6 +193,40 @@ def test_unknown_passage_is_a_404_page_linking_the_report(client: TestClient) ->
     escaped = html(client, "/p/%3Cb%3Enope%3C%2Fb%3E", status=404)
     assert "&lt;b&gt;nope&lt;/b&gt;" in escaped and "<b>nope" not in escaped
     assert "Passage not found" in html(client, "/p/16/extra", status=404)
+
+
+BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "title"),
+    [
+        ("GET", "/no-such-page", 404, "Page not found"),
+        ("GET", "/<script>alert(1)</script>", 404, "Page not found"),
+        ("PUT", "/", 405, None),  # not a page request: JSON
+        ("GET", "/api/ask", 405, None),
+        ("GET", "/api/nope", 404, None),  # the API answers JSON even to a browser
+        ("GET", "/static/nope.js", 404, None),
+    ],
+)
+def test_browser_meets_an_html_error_page(
+    client: TestClient, method: str, path: str, status: int, title: str | None
+) -> None:
+    response = client.request(method, path, headers=BROWSER)
+    assert response.status_code == status
+    if title is None:
+        assert response.headers["content-type"] == "application/json"
+        assert "detail" in response.json()
+        return
+    assert response.headers["content-type"].startswith("text/html")
+    assert f"<h1>{title}</h1>" in response.text and 'href="/report"' in response.text
+    assert "<script>alert" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_api_clients_still_get_json_errors(client: TestClient) -> None:
+    response = client.get("/no-such-page")  # no Accept: text/html
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
 
 
 def test_pages_while_loading(settings: Settings) -> None:

@@ -96,13 +96,13 @@ def test_table_row_is_the_answer_for_a_borough(searcher: Searcher) -> None:
 def test_holdout_targets(searcher: Searcher) -> None:
     """Regression floor on the untouched hold-out half (README, Retrieval quality)."""
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
-    assert report.answerable >= 100 and report.offtopic >= 20
-    assert report.recall_at_1 >= 0.90, report.misses
-    assert report.recall_at_3 >= 0.94, report.misses
-    assert report.mrr >= 0.93
-    assert report.answer_correct >= 0.88
+    assert report.answerable >= 130 and report.offtopic >= 30
+    assert report.recall_at_1 >= 0.92, report.misses
+    assert report.recall_at_3 >= 0.95, report.misses
+    assert report.mrr >= 0.94
+    assert report.answer_correct >= 0.90
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.60
+    assert report.offtopic_declined >= 0.80
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -136,3 +136,91 @@ def test_expected_answer_kind(question: str, expects: str) -> None:
 def test_quantity_question_without_a_number_in_the_passage_is_declined(searcher: Searcher) -> None:
     assert not searcher.ask("How much does a DTTO cost per offender?").answered
     assert searcher.ask("How much was the Home Office grant for drug testing?").answered
+
+
+@pytest.mark.parametrize(
+    ("question", "asked"),
+    [
+        ("how many sniffer dogs does the met police have", ["sniffer", "dogs"]),
+        ("How much cocaine did the MMDP seize?", ["cocaine"]),
+        ("What is the maximum penalty for possession of cannabis?", ["maximum", "penalty"]),
+        ("how many police staff (civilians) does the MPS employ", ["police", "staff"]),
+        ("knife crime figures London 2005", ["knife", "crime", "london"]),
+        ("how many of the boroughs have drugs units", []),
+        ("number of drug overdose deaths in london", ["drug", "overdose", "deaths"]),
+        ("How much does a place in residential rehab cost?", ["place"]),
+        ("weed farms in London", ["cannabis", "factories"]),
+        ("What is the name of the current Met Commissioner?", ["current", "met", "commissioner"]),
+        ("what is county lines drug dealing", ["county", "lines", "drug"]),
+        ("what is holding up the breach process", []),  # a verb, not a thing
+        ("is ketamine a controlled drug", ["ketamine"]),
+        ("Is there a central database of drug seizures?", []),
+        ("TP meaning", ["tp"]),
+        ("Why are performance indicators hard to set?", []),
+        ("since nobody complains about being a victim of dealing, do the numbers just reflect activity", []),
+    ],
+)
+def test_what_a_question_asks_about(question: str, asked: list[str]) -> None:
+    from qa.search import asked_words
+
+    assert asked_words(question) == asked
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how many sniffer dogs does the Met have",
+        "knife crime figures in London",
+        "What is the maximum penalty for possession of cannabis?",
+        "how much ecstasy was seized by the MMDP",
+        "average salary of a police constable",
+        "is ketamine a controlled drug",
+        "what is county lines drug dealing",
+    ],
+)
+def test_near_domain_question_the_report_does_not_answer_is_declined(
+    searcher: Searcher, question: str
+) -> None:
+    result = searcher.ask(question)
+    assert not result.answered, [h.passage.id for h in result.hits]
+    assert result.hits  # the nearest passages are still listed
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many police officers does the MPS have?", "2"),
+        ("how many cannabis factories have been found", "16"),
+        ("methamfetamine in london", "15"),  # misspelt
+        ("What is the main challenge facing DTTOs?", "39"),
+    ],
+)
+def test_question_whose_subject_the_passage_names_is_answered(
+    searcher: Searcher, question: str, expected: str
+) -> None:
+    result = searcher.ask(question)
+    assert result.answered and result.hits[0].passage.id == expected
+
+
+def test_everyday_words_reach_the_reports_terms(searcher: Searcher) -> None:
+    from qa.thesaurus import report_terms
+
+    assert report_terms("Do junkies steal to buy smack?") == ["problem drug users addicts", "heroin"]
+    assert report_terms("grow houses run by gangs") == ["cannabis factories", "organised criminal networks"]
+    assert report_terms("nothing colloquial here") == []
+    result = searcher.ask("how many weed farms have the cops found in London?")
+    assert result.answered and result.hits[0].passage.id == "16"
+
+
+def test_nicknames_and_demonyms_are_not_unknown_names(searcher: Searcher) -> None:
+    assert searcher.analyse("what does Scotland Yard say about crack?").unknown_names == []
+    assert searcher.analyse("what have the Americans said about methamphetamine?").unknown_names == []
+    assert searcher.analyse("drug seizures in Glasgow").unknown_names == ["Glasgow"]
+
+
+def test_date_question_needs_a_date_in_the_passage() -> None:
+    from qa.search import expected_answer
+
+    assert expected_answer("What year was the Misuse of Drugs Act passed?") == "date"
+    assert expected_answer("When was the Controlled Deliveries Unit set up?") == "date"
+    assert expected_answer("when drugs are found in the post, what happens?") == ""

@@ -164,16 +164,21 @@ def test_two_workers_encode_two_batches_at_once_each_question_getting_its_own_ve
 
 
 def test_the_embedder_gives_the_same_vectors_from_threads_running_at_once(searcher: Searcher) -> None:
-    """Encode workers share one model: only its tokenizer is locked, and answers must not mix."""
+    """Encode workers share one model (only its tokenizer is locked) while search splits words on
+    the event loop: answers must not mix and nothing may fail."""
     embedder = searcher.embedder
     questions = [f"How many cannabis factories were found in London in year {n}?" for n in range(24)]
     alone = embedder.encode_tokens(questions, batch_size=16)
+    pieces = embedder.word_pieces("junkies")
     halves = [questions[:12], questions[12:]] * 3
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        words = pool.submit(lambda: [embedder.word_pieces("junkies") for _ in range(300)])
         together = list(pool.map(lambda texts: embedder.encode_tokens(texts, batch_size=16), halves))
+        assert all(split == pieces for split in words.result())
     for half, encoded in zip(halves, together, strict=True):
         expected = alone.vectors[[questions.index(q) for q in half]]
         assert np.allclose(encoded.vectors, expected, atol=1e-5)
+        assert encoded.pieces == [alone.pieces[questions.index(q)] for q in half]
 
 
 def test_cache_evicts_the_least_recently_used_answer(searcher: Searcher) -> None:

@@ -201,6 +201,9 @@
       body.push(...citationChips(citations, true, false));
     } else {
       body.push(el("p", { class: "answer declined", text: DECLINED }));
+      if (typeof reply.reason === "string" && reply.reason) {
+        body.push(el("p", { class: "hint reason", text: reply.reason }));
+      }
       body.push(el("p", { class: "hint" }, "Try other words, or ",
         el("a", { href: "/report", text: "browse the full report" }), "."));
       if (citations.length) {
