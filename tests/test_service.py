@@ -111,6 +111,7 @@ def test_a_lone_question_does_not_wait_for_company(workers: int) -> None:
 
     run_async(scenario())
     assert model.calls == [["alone 0"], ["alone 1"], ["alone 2"]]
+    assert {name.rsplit("_", 1)[0] for name in model.threads} == {"qa-encode-0"}  # always the first worker
     batcher.close()
 
 
