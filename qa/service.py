@@ -38,8 +38,8 @@ class MicroBatcher:
 
     `workers` model calls may run at once, each on its own thread (torch releases the GIL while
     it computes): one a core, with torch single-threaded, uses every core under load without
-    OpenMP threads waiting on each other. A batch goes to the first idle worker, so a lone
-    question always runs on the same thread (alternating threads made it ~10% slower).
+    OpenMP threads waiting on each other. A batch goes to the lowest-numbered idle worker, so a
+    lone question always runs on the same thread and the others only help under load.
     """
 
     def __init__(
