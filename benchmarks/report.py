@@ -162,6 +162,15 @@ def _context(raw: dict) -> str:
 
 def inproc_batches(inproc: dict) -> str:
     per = inproc["batch_encode_ms_per_question"]
-    parts = [f"1 → {_ms(inproc['encode_ms']['p50'])}"]
+    single = inproc["encode_ms"]["p50"]
+    parts = [f"1 → {_ms(single)}"]
     parts += [f"{size} → {_ms(cost)}" for size, cost in per.items()]
-    return ", ".join(parts)
+    text = ", ".join(parts)
+    parallel = inproc.get("parallel_encode_ms_per_question")
+    if parallel:
+        workers = inproc.get("encode_workers", 1)
+        text += (
+            f"; 32 on each of {workers} encode workers at once → {_ms(parallel)} of wall time a question, "
+            f"so batching can make the model at most {single / parallel:.2f}× faster than one at a time"
+        )
+    return text

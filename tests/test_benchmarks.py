@@ -89,6 +89,8 @@ def _raw(errors: int = 0, scale: float = 1.0) -> dict:
             "ask_ms": {"p50": 15.0, "p99": 18.0},
             "after_encode_ms": {"p50": 0.4, "p99": 0.9},
             "batch_encode_ms_per_question": {"8": 5.0, "32": 4.0},
+            "parallel_encode_ms_per_question": 3.5,
+            "encode_workers": 2,
             "torch_threads": 1,
         },
         "cold_start": {
@@ -123,6 +125,7 @@ def test_summary_ratios_and_targets() -> None:
     assert all(t["met"] for t in summary["targets"])
     table = format_report({"summary": summary, "raw": _raw()})
     assert "| HTTP p50 (c=1) / bare encode p50 | 1.14× | ≤ 1.5× | met |" in table
+    assert "32 on each of 2 encode workers at once → 3.50 ms" in table and "at most 4.00×" in table
     json.dumps(summary)  # what results.json holds
 
 
