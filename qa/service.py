@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 from qa.index import Encoded
@@ -39,7 +40,8 @@ class MicroBatcher:
     `workers` model calls may run at once, each on its own thread (torch releases the GIL while
     it computes): one a core, with torch single-threaded, uses every core under load without
     OpenMP threads waiting on each other. A batch goes to the lowest-numbered idle worker, so a
-    lone question always runs on the same thread and the others only help under load.
+    lone question always runs on the same thread; a batch gathered while several workers are idle
+    is shared among them (one worker took every burst of 16 while the other sat idle).
     """
 
     def __init__(
@@ -94,13 +96,12 @@ class MicroBatcher:
                 freed.clear()
                 await freed.wait()
             batch = [item for item in await self._collect(queue) if not item.future.done()]
-            if not batch:
-                continue  # every asker went away
-            worker = min(idle)
-            idle.remove(worker)
-            task = loop.create_task(self._run(batch, self._executors[worker]))
-            self._running.add(task)
-            task.add_done_callback(lambda done, n=worker: self._idle_again(done, n, idle, freed))
+            for share in _shares(batch, len(idle)):  # a burst is spread over every idle worker
+                worker = min(idle)
+                idle.remove(worker)
+                task = loop.create_task(self._run(share, self._executors[worker]))
+                self._running.add(task)
+                task.add_done_callback(lambda done, n=worker: self._idle_again(done, n, idle, freed))
 
     def _idle_again(self, task: asyncio.Task, worker: int, idle: list[int], freed: asyncio.Event) -> None:
         self._running.discard(task)
@@ -151,6 +152,14 @@ class MicroBatcher:
                 task.cancel()
         for executor in self._executors:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _shares(batch: list[_Pending], parts: int) -> list[list[_Pending]]:
+    """The batch cut into at most `parts` consecutive shares whose sizes differ by at most one."""
+    parts = max(1, min(parts, len(batch)))
+    size, extra = divmod(len(batch), parts)
+    bounds = [n * size + min(n, extra) for n in range(parts + 1)]
+    return [batch[start:end] for start, end in pairwise(bounds) if end > start]  # none if all left
 
 
 class AnswerCache:
