@@ -61,12 +61,14 @@ end
 function done(summary, latency, requests)
   local thread = threads[1]
   local errors = summary.errors
-  local ms = function(us) return us / 1000 end
+  local samples = {} -- every distinct latency (µs) with how many answers took it
+  for i = 1, #latency do
+    local value, count = latency(i)
+    samples[#samples + 1] = string.format("[%d,%d]", value, count)
+  end
   io.write(string.format(
-    '{"sent":%d,"good":%d,"bad":%d,"socket_errors":%d,"seconds":%.6f,' ..
-    '"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f}\n',
+    '{"sent":%d,"good":%d,"bad":%d,"socket_errors":%d,"seconds":%.6f,"latency_us":[%s]}\n',
     thread:get("sent"), thread:get("good"), thread:get("bad"),
     errors.connect + errors.read + errors.write + errors.timeout,
-    thread:get("last_answer") - thread:get("first_sent"),
-    ms(latency:percentile(50)), ms(latency:percentile(90)), ms(latency:percentile(99)), ms(latency.max)))
+    thread:get("last_answer") - thread:get("first_sent"), table.concat(samples, ",")))
 end

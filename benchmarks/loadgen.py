@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from benchmarks.stats import summarise
+from benchmarks.stats import counted, summarise
 
 
 @dataclass
@@ -130,6 +130,7 @@ async def run_phase(base_url: str, phase: Phase) -> dict:
         "seconds": round(elapsed, 3),
         "rps": round((done - errors) / elapsed, 2) if elapsed > 0 else 0.0,
         "latency_ms": summarise(tally.latencies_ms),
+        "samples": counted(round(ms, 3) for ms in tally.latencies_ms),
     }
 
 

@@ -117,17 +117,24 @@ def _headline_rows(s: dict, inproc: dict) -> list[tuple[str, str, str, str]]:
 
 def _phase_table(raw: dict) -> str:
     lines = [
-        "| Phase | Concurrency | Requests | Errors | req/s | p50 | p90 | p99 "
+        "| Phase | Concurrency | Requests | Errors | req/s (by turn) | p50 | p90 | p99 "
         "| cores: server / load gen / other |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for p in raw["load"]:
         lat = p["latency_ms"]
         lines.append(
-            f"| {p['name']} | {p['concurrency']} | {p['requests']} | {p['errors']} | {p['rps']:.1f} | "
+            f"| {p['name']} | {p['concurrency']} | {p['requests']} | {p['errors']} | {_rps(p)} | "
             f"{_ms(lat['p50'])} | {_ms(lat['p90'])} | {_ms(lat['p99'])} | {_cores(p.get('cpu') or {})} |"
         )
     return "\n".join(lines)
+
+
+def _rps(phase: dict) -> str:
+    """Requests per second over the phase, and in each of its turns when it had several."""
+    turns = phase.get("rps_by_turn") or []
+    by_turn = f" ({', '.join(f'{rps:.0f}' for rps in turns)})" if len(turns) > 1 else ""
+    return f"{phase['rps']:.1f}{by_turn}"
 
 
 def _cores(cpu: dict) -> str:

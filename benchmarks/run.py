@@ -1,10 +1,11 @@
 """`qa bench`: build, in-process timings, cold starts and HTTP load against a real server, one run.
 
 Every figure comes from this one run on this machine, so the ratios compare like with like: one
-server, with the same settings, for every phase, and the in-process timings on the same cores with
-the same torch threads. By default nothing is pinned (the load generator is wrk, cheap enough to
-share the cores; the CPU each process used is measured per phase); `--layout split` pins the load
-generator to the first core and the server to the rest.
+server, with the same settings, for every phase; the concurrencies take turns in alternating rounds
+so they all see the same machine; the in-process timings run on the same cores with the same torch
+threads. By default nothing is pinned (the load generator is wrk, cheap enough to share the cores;
+the CPU each process used is measured per turn); `--layout split` pins the load generator to the
+first core and the server to the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from benchmarks import wrk
 from benchmarks.cpu import CpuMeter
 from benchmarks.questions import distinct_questions
 from benchmarks.report import format_report, summarise_run
+from benchmarks.stats import merge_counts, summarise_counts
 from qa.config import PROJECT_ROOT, load_settings
 
 RESULTS_FILE = PROJECT_ROOT / "benchmarks" / "results.json"
@@ -39,26 +42,32 @@ class Plan:
 
     cold_starts: int = 3
     inproc_questions: int = 200  # half timed as bare encodes, half as asks, alternately
-    c1_requests: int = 600
-    c1_seconds: float = 10.0
     cache_requests: int = 400
     cache_seconds: float = 3.0  # 400 cached answers take well under a second
-    load_seconds: float = 10.0
-    load_requests: int = 4000
-    concurrencies: tuple[int, ...] = (4, 16, 64)
+    concurrencies: tuple[int, ...] = (1, 4, 16, 64)
+    # Each concurrency takes a turn in every round, the order reversed every other round, so all
+    # of them see the same machine (this one's speed drifts by 10-20% from one minute to the next).
+    rounds: int = 3
+    turn_seconds: float = 4.0
+    turn_requests: int = 1500  # a turn's bound in questions (c=64 answers ~1,000 in 4 s here)
+    pause_seconds: float = 1.0  # between turns: answers still in flight must not spill into the next
 
     @classmethod
     def quick(cls) -> Plan:
         return cls(
             cold_starts=1,
             inproc_questions=30,
-            c1_requests=100,
-            c1_seconds=3.0,
             cache_requests=100,
             cache_seconds=1.0,
-            load_seconds=3.0,
-            load_requests=600,
+            rounds=1,
+            turn_seconds=2.0,
+            turn_requests=300,
+            pause_seconds=0.5,
         )
+
+    @property
+    def load_questions(self) -> int:
+        return len(self.concurrencies) * self.rounds * self.turn_requests
 
 
 @dataclass(frozen=True)
@@ -252,39 +261,71 @@ def cold_starts(work: Workspace, pinning: Pinning, plan: Plan, firsts: list[str]
 
 
 def load_phases(plan: Plan, questions: list[str], warmup: list[str]) -> list[dict]:
-    """Phase specs for the load generator, each with its own slice of never-asked questions."""
+    """The cache phase, then the rounds of turns, each turn with its own never-asked questions."""
     phases = [
-        {
-            "name": "c1",
-            "concurrency": 1,
-            "questions": questions[: plan.c1_requests],
-            "max_requests": plan.c1_requests,
-            "max_seconds": plan.c1_seconds,
-            "warmup": warmup,
-        },
         {
             "name": "cache",
             "concurrency": 1,
             "questions": [CACHE_QUESTION] * plan.cache_requests,
             "max_requests": plan.cache_requests,
             "max_seconds": plan.cache_seconds,
-            "warmup": [CACHE_QUESTION],
-        },
+            "warmup": [*warmup, CACHE_QUESTION],
+        }
     ]
-    start = plan.c1_requests
-    for concurrency in plan.concurrencies:
-        chunk = questions[start : start + plan.load_requests]
-        start += plan.load_requests
-        phases.append(
-            {
-                "name": f"c{concurrency}",
-                "concurrency": concurrency,
-                "questions": chunk,
-                "max_requests": plan.load_requests,
-                "max_seconds": plan.load_seconds,
-            }
-        )
+    starts = iter(range(0, plan.load_questions, plan.turn_requests))
+    for number in range(plan.rounds):
+        for concurrency in plan.concurrencies if number % 2 == 0 else plan.concurrencies[::-1]:
+            start = next(starts)
+            phases.append(
+                {
+                    "name": f"c{concurrency}",
+                    "concurrency": concurrency,
+                    "round": number,
+                    "questions": questions[start : start + plan.turn_requests],
+                    "max_requests": plan.turn_requests,
+                    "max_seconds": plan.turn_seconds,
+                }
+            )
     return phases
+
+
+def merge_turns(turns: list[dict]) -> dict:
+    """One concurrency's turns as one phase: totals, latency over every answer, CPU over all the time."""
+    seconds = sum(turn["seconds"] for turn in turns)
+    good = sum(turn["requests"] - turn["errors"] for turn in turns)
+    kinds: Counter = Counter()
+    for turn in turns:
+        kinds.update(turn["error_kinds"])
+    return {
+        "name": turns[0]["name"],
+        "concurrency": turns[0]["concurrency"],
+        "turns": len(turns),
+        "requests": sum(turn["requests"] for turn in turns),
+        "errors": sum(turn["errors"] for turn in turns),
+        "error_kinds": dict(kinds),
+        "seconds": round(seconds, 3),
+        "rps": round(good / seconds, 2) if seconds > 0 else 0.0,
+        "rps_by_turn": [turn["rps"] for turn in turns],
+        "latency_ms": summarise_counts(merge_counts(*(turn["samples"] for turn in turns))),
+        "cpu": _merge_cpu([turn["cpu"] for turn in turns]),
+    }
+
+
+def _merge_cpu(readings: list[dict]) -> dict:
+    seconds = sum(reading.get("seconds", 0.0) for reading in readings)
+    if not seconds:
+        return {}
+    merged = {"seconds": round(seconds, 2)}
+    for key in ("server_cores", "loadgen_cores", "other_cores"):
+        merged[key] = round(sum(r[key] * r["seconds"] for r in readings) / seconds, 2)
+    return merged
+
+
+def by_phase(turns: list[dict]) -> list[dict]:
+    """Every phase merged from its turns, in order of concurrency, the cache phase after c=1."""
+    concurrency = {turn["name"]: turn["concurrency"] for turn in turns}
+    names = sorted(concurrency, key=lambda name: (concurrency[name], name != "c1"))
+    return [merge_turns([turn for turn in turns if turn["name"] == name]) for name in names]
 
 
 def choose_loadgen(choice: str = "auto") -> str:
@@ -319,11 +360,13 @@ def _generate(work: Workspace, pinning: Pinning, base_url: str, phase: dict, loa
 
 
 def run_load(
-    work: Workspace, pinning: Pinning, server: Server, phases: list[dict], loadgen: str
+    work: Workspace, pinning: Pinning, server: Server, phases: list[dict], loadgen: str, pause: float = 0.0
 ) -> list[dict]:
     """Every phase in turn: its warm-up questions (unmeasured), then the load, with the CPU it took."""
     results = []
-    for phase in phases:
+    for number, phase in enumerate(phases):
+        if number:
+            time.sleep(pause)
         for question in phase.get("warmup", []):
             server.answer_ms(question)
         meter = CpuMeter(server.process.pid)
@@ -356,7 +399,7 @@ def run(plan: Plan, layout: str = "shared", loadgen: str = "auto") -> dict:
     loadgen = choose_loadgen(loadgen)
     settings = load_settings()
     extra = 10 + 2 * plan.cold_starts  # warm-up, then a first and a second answer per cold start
-    questions = distinct_questions(plan.c1_requests + plan.load_requests * len(plan.concurrencies) + extra)
+    questions = distinct_questions(plan.load_questions + extra)
     warmup, firsts, questions = questions[:10], questions[10:extra], questions[extra:]
     if pinning.load is not None:
         os.sched_setaffinity(0, pinning.load)  # this process polls /healthz: keep it off the server's core
@@ -366,7 +409,8 @@ def run(plan: Plan, layout: str = "shared", loadgen: str = "auto") -> dict:
         inproc = measure_inproc(work, pinning, plan.inproc_questions)
         cold, server = cold_starts(work, pinning, plan, firsts)
         try:
-            load = run_load(work, pinning, server, load_phases(plan, questions, warmup), loadgen)
+            phases = load_phases(plan, questions, warmup)
+            turns = run_load(work, pinning, server, phases, loadgen, plan.pause_seconds)
             memory = server.memory_mb()
         finally:
             server.stop()
@@ -388,7 +432,8 @@ def run(plan: Plan, layout: str = "shared", loadgen: str = "auto") -> dict:
         "build_s": round(build_s, 2),
         "inproc": inproc,
         "cold_start": cold,
-        "load": load,
+        "load": by_phase(turns),
+        "turns": [{k: v for k, v in turn.items() if k != "samples"} for turn in turns],
         "server_memory": memory,
         "server_counters": served,
     }

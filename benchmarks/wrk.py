@@ -7,6 +7,8 @@ import math
 import shutil
 from pathlib import Path
 
+from benchmarks.stats import summarise_counts
+
 LUA_SCRIPT = Path(__file__).with_name("ask.lua")
 
 
@@ -39,7 +41,7 @@ def parse(phase: dict, stdout: str) -> dict:
     answered = counts["good"] + counts["bad"]
     seconds = counts["seconds"]
     kinds = {"not a 200 with citations": counts["bad"], "socket errors": counts["socket_errors"]}
-    latency = {"n": answered} | {key: counts[key] for key in ("p50", "p90", "p99", "max")}
+    samples = [(us / 1000, count) for us, count in counts["latency_us"]]
     return {
         "name": phase["name"],
         "concurrency": phase["concurrency"],
@@ -48,5 +50,6 @@ def parse(phase: dict, stdout: str) -> dict:
         "error_kinds": {kind: count for kind, count in kinds.items() if count},
         "seconds": round(seconds, 3),
         "rps": round(counts["good"] / seconds, 2) if seconds > 0 else 0.0,
-        "latency_ms": latency if answered else {"n": 0},
+        "latency_ms": summarise_counts(samples),
+        "samples": samples,
     }

@@ -16,8 +16,16 @@ from benchmarks import wrk
 from benchmarks.cpu import CpuMeter
 from benchmarks.questions import distinct_questions
 from benchmarks.report import format_report, summarise_run
-from benchmarks.run import Plan, choose_loadgen, load_phases, plan_pinning, served_stats, startup_breakdown
-from benchmarks.stats import percentile, summarise
+from benchmarks.run import (
+    Plan,
+    by_phase,
+    choose_loadgen,
+    load_phases,
+    plan_pinning,
+    served_stats,
+    startup_breakdown,
+)
+from benchmarks.stats import merge_counts, percentile, summarise, summarise_counts
 from qa.cli import build_parser
 from qa.search import normalise_question
 
@@ -34,16 +42,45 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(samples, 0.5) == 50 and percentile(samples, 0.99) == 99
     assert math.isnan(percentile([], 0.5))
     assert summarise([3.0, 1.0, 2.0]) == {"n": 3, "p50": 2.0, "p90": 3.0, "p99": 3.0, "max": 3.0}
+    counts = merge_counts([(1.0, 2), (3.0, 1)], [(2.0, 1), (1.0, 1)])
+    assert counts == [(1.0, 3), (2.0, 1), (3.0, 1)]
+    assert summarise_counts(counts) == summarise([1.0, 1.0, 1.0, 2.0, 3.0])
 
 
-def test_load_phases_use_disjoint_questions() -> None:
+def test_load_phases_use_disjoint_questions_in_alternating_rounds() -> None:
     plan = Plan()
-    questions = [f"q{i}" for i in range(plan.c1_requests + plan.load_requests * len(plan.concurrencies))]
+    questions = [f"q{i}" for i in range(plan.load_questions)]
     phases = load_phases(plan, questions, warmup=["w"])
     sent = [q for p in phases if p["name"] != "cache" for q in p["questions"]]
-    assert len(sent) == len(set(sent))
-    assert [p["concurrency"] for p in phases] == [1, 1, 4, 16, 64]
+    assert len(sent) == len(set(sent)) == plan.load_questions
+    assert [p["concurrency"] for p in phases] == [1, 1, 4, 16, 64, 64, 16, 4, 1, 1, 4, 16, 64]
+    assert phases[0]["name"] == "cache" and phases[0]["warmup"] == ["w", phases[0]["questions"][0]]
     assert all(p["max_requests"] > 0 and p["max_seconds"] > 0 for p in phases)
+
+
+def _turn(name: str, concurrency: int, good: int, seconds: float, samples: list, cores: float) -> dict:
+    return {"name": name, "concurrency": concurrency, "requests": good + 1, "errors": 1,
+            "error_kinds": {"socket errors": 1}, "seconds": seconds, "rps": good / seconds,
+            "samples": samples, "cpu": {"seconds": seconds, "server_cores": cores, "loadgen_cores": 0.0,
+                                        "other_cores": 0.0}}  # fmt: skip
+
+
+def test_turns_merge_into_one_phase_per_concurrency() -> None:
+    turns = [
+        _turn("cache", 1, 99, 0.1, [(0.3, 100)], 0.1),
+        _turn("c1", 1, 49, 1.0, [(20.0, 50)], 1.0),
+        _turn("c64", 64, 199, 1.0, [(300.0, 100), (400.0, 100)], 1.8),
+        _turn("c64", 64, 99, 1.0, [(500.0, 100)], 1.6),
+        _turn("c1", 1, 59, 1.0, [(10.0, 60)], 1.0),
+    ]
+    phases = by_phase(turns)
+    assert [p["name"] for p in phases] == ["c1", "cache", "c64"]
+    c64 = phases[2]
+    assert c64["turns"] == 2 and c64["requests"] == 300 and c64["errors"] == 2 and c64["rps"] == 149.0
+    assert c64["rps_by_turn"] == [199.0, 99.0] and c64["error_kinds"] == {"socket errors": 2}
+    assert c64["latency_ms"] == {"n": 300, "p50": 400.0, "p90": 500.0, "p99": 500.0, "max": 500.0}
+    assert c64["cpu"]["server_cores"] == 1.7
+    assert phases[0]["latency_ms"]["p50"] == 10.0  # 60 answers at 10 ms, 50 at 20 ms
 
 
 def test_pinning_keeps_server_and_load_generator_apart() -> None:
@@ -164,12 +201,12 @@ def test_wrk_output_is_read_as_a_phase_result() -> None:
     stdout = (
         "Running 3s test @ http://127.0.0.1:9\n"
         '{"sent":402,"good":398,"bad":1,"socket_errors":2,"seconds":2.000000,'
-        '"p50":80.5,"p90":120.0,"p99":150.25,"max":160.0}\n'
+        '"latency_us":[[80500,200],[120000,159],[150250,39],[160000,1]]}\n'
     )
     result = wrk.parse(_wrk_phase(), stdout)
     assert result["requests"] == 399 and result["errors"] == 3 and result["rps"] == 199.0
     assert result["error_kinds"] == {"not a 200 with citations": 1, "socket errors": 2}
-    assert result["latency_ms"] == {"n": 399, "p50": 80.5, "p90": 120.0, "p99": 150.25, "max": 160.0}
+    assert result["latency_ms"] == {"n": 399, "p50": 80.5, "p90": 150.25, "p99": 150.25, "max": 160.0}
     with pytest.raises(RuntimeError, match="no result"):
         wrk.parse(_wrk_phase(), "wrk: connection refused\n")
 
