@@ -1,8 +1,10 @@
 -- wrk script for `qa bench`: POST /api/ask with the next question of a file, one wrk thread.
---   wrk -t1 -cN -dS -s benchmarks/ask.lua http://127.0.0.1:PORT -- BODIES.jsonl
+--   wrk -t1 -cN -dS -s benchmarks/ask.lua http://127.0.0.1:PORT -- BODIES.jsonl [RAMP_SECONDS]
 -- BODIES.jsonl holds one JSON request body a line; each is sent once, in order, and the thread
 -- stops when they run out (the request bound; -d is the time bound). An answer counts as good
--- only with status 200 and a citations list in the body. Prints one JSON line when done.
+-- only with status 200 and a citations list in the body. Throughput counts the good answers that
+-- arrive after the first RAMP_SECONDS (default 0), while the pipeline is full: the steady state.
+-- Prints one JSON line when done.
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -27,7 +29,8 @@ function init(args)
   for line in io.lines(args[1]) do
     bodies[#bodies + 1] = wrk.format("POST", "/api/ask", { ["Content-Type"] = "application/json" }, line)
   end
-  sent, good, bad, first_sent, last_answer = 0, 0, 0, 0, 0
+  ramp = tonumber(args[2] or "0")
+  sent, good, bad, first_sent, last_answer, steady = 0, 0, 0, 0, 0, 0
   verified = false
 end
 
@@ -53,6 +56,9 @@ function response(status, headers, body)
   last_answer = now()
   if status == 200 and body:find('"citations":', 1, true) then
     good = good + 1
+    if last_answer - first_sent >= ramp then
+      steady = steady + 1
+    end
   else
     bad = bad + 1
   end
@@ -67,8 +73,10 @@ function done(summary, latency, requests)
     samples[#samples + 1] = string.format("[%d,%d]", value, count)
   end
   io.write(string.format(
-    '{"sent":%d,"good":%d,"bad":%d,"socket_errors":%d,"seconds":%.6f,"latency_us":[%s]}\n',
+    '{"sent":%d,"good":%d,"bad":%d,"socket_errors":%d,"seconds":%.6f,"steady":%d,' ..
+    '"steady_seconds":%.6f,"latency_us":[%s]}\n',
     thread:get("sent"), thread:get("good"), thread:get("bad"),
     errors.connect + errors.read + errors.write + errors.timeout,
-    thread:get("last_answer") - thread:get("first_sent"), table.concat(samples, ",")))
+    thread:get("last_answer") - thread:get("first_sent"), thread:get("steady"),
+    thread:get("last_answer") - thread:get("first_sent") - thread:get("ramp"), table.concat(samples, ",")))
 end

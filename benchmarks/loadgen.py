@@ -27,6 +27,8 @@ class Phase:
     max_seconds: float
     top_k: int = 3
     warmup: list[str] = field(default_factory=list)  # sent first, one at a time, not measured
+    ramp_seconds: float = 0.0  # answers before this are left out of the throughput
+    round: int = 0  # which round of turns (qa bench), for the record
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Tally:
     latencies_ms: list[float] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     sent: int = 0
+    counted: int = 0  # good answers after the ramp
+    last_answer: float = 0.0
 
 
 class Connection:
@@ -111,12 +115,15 @@ async def run_phase(base_url: str, phase: Phase) -> dict:
             tally.sent += 1
             sent_at = time.perf_counter()
             problem = await _ask(connection, question, phase.top_k)
-            tally.latencies_ms.append((time.perf_counter() - sent_at) * 1000)
+            tally.last_answer = time.perf_counter()
+            tally.latencies_ms.append((tally.last_answer - sent_at) * 1000)
             if problem:
                 tally.errors[problem] += 1
+            elif tally.last_answer >= started + phase.ramp_seconds:
+                tally.counted += 1
 
     await asyncio.gather(*(client_loop(c) for c in connections))
-    elapsed = time.perf_counter() - started
+    steady = tally.last_answer - started - phase.ramp_seconds
     for connection in connections:
         connection.close()
     done = len(tally.latencies_ms)
@@ -127,8 +134,9 @@ async def run_phase(base_url: str, phase: Phase) -> dict:
         "requests": done,
         "errors": errors,
         "error_kinds": dict(tally.errors),
-        "seconds": round(elapsed, 3),
-        "rps": round((done - errors) / elapsed, 2) if elapsed > 0 else 0.0,
+        "counted": tally.counted,
+        "seconds": round(steady, 3),
+        "rps": round(tally.counted / steady, 2) if steady > 0 and tally.counted else 0.0,
         "latency_ms": summarise(tally.latencies_ms),
         "samples": counted(round(ms, 3) for ms in tally.latencies_ms),
     }

@@ -26,9 +26,10 @@ def write_bodies(phase: dict, path: Path) -> None:
 def command(base_url: str, phase: dict, bodies: Path) -> list[str]:
     """One wrk thread (plenty at these rates), one connection per simulated user."""
     seconds = max(1, math.ceil(phase["max_seconds"]))
+    ramp = str(phase.get("ramp_seconds", 0))
     return [
         *("wrk", "-t1", f"-c{phase['concurrency']}", f"-d{seconds}s", "--timeout", "60s"),
-        *("-s", str(LUA_SCRIPT), base_url, "--", str(bodies)),
+        *("-s", str(LUA_SCRIPT), base_url, "--", str(bodies), ramp),
     ]
 
 
@@ -39,7 +40,7 @@ def parse(phase: dict, stdout: str) -> dict:
         raise RuntimeError(f"wrk printed no result: {stdout[-500:]!r}")
     counts = json.loads(line)
     answered = counts["good"] + counts["bad"]
-    seconds = counts["seconds"]
+    seconds, steady = counts["steady_seconds"], counts["steady"]
     kinds = {"not a 200 with citations": counts["bad"], "socket errors": counts["socket_errors"]}
     samples = [(us / 1000, count) for us, count in counts["latency_us"]]
     return {
@@ -48,8 +49,9 @@ def parse(phase: dict, stdout: str) -> dict:
         "requests": answered,
         "errors": counts["bad"] + counts["socket_errors"],
         "error_kinds": {kind: count for kind, count in kinds.items() if count},
+        "counted": steady,  # good answers after the ramp, over `seconds`: the throughput
         "seconds": round(seconds, 3),
-        "rps": round(counts["good"] / seconds, 2) if seconds > 0 else 0.0,
+        "rps": round(steady / seconds, 2) if seconds > 0 and steady else 0.0,
         "latency_ms": summarise_counts(samples),
         "samples": samples,
     }

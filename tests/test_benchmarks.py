@@ -53,13 +53,14 @@ def test_load_phases_use_disjoint_questions_in_alternating_rounds() -> None:
     phases = load_phases(plan, questions, warmup=["w"])
     sent = [q for p in phases if p["name"] != "cache" for q in p["questions"]]
     assert len(sent) == len(set(sent)) == plan.load_questions
-    assert [p["concurrency"] for p in phases] == [1, 1, 4, 16, 64, 64, 16, 4, 1, 1, 4, 16, 64]
-    assert phases[0]["name"] == "cache" and phases[0]["warmup"] == ["w", phases[0]["questions"][0]]
-    assert all(p["max_requests"] > 0 and p["max_seconds"] > 0 for p in phases)
+    assert [p["concurrency"] for p in phases] == [1, 64, 1, 4, 16, 64, 64, 16, 4, 1, 1, 4, 16, 64]
+    assert [p["name"] for p in phases[:3]] == ["cache", "warm-up", "c1"]
+    assert phases[0]["warmup"] == ["w", phases[0]["questions"][0]]
+    assert all(p["max_requests"] > 0 and p["max_seconds"] > p.get("ramp_seconds", 0) for p in phases)
 
 
 def _turn(name: str, concurrency: int, good: int, seconds: float, samples: list, cores: float) -> dict:
-    return {"name": name, "concurrency": concurrency, "requests": good + 1, "errors": 1,
+    return {"name": name, "concurrency": concurrency, "requests": good + 1, "errors": 1, "counted": good,
             "error_kinds": {"socket errors": 1}, "seconds": seconds, "rps": good / seconds,
             "samples": samples, "cpu": {"seconds": seconds, "server_cores": cores, "loadgen_cores": 0.0,
                                         "other_cores": 0.0}}  # fmt: skip
@@ -68,6 +69,7 @@ def _turn(name: str, concurrency: int, good: int, seconds: float, samples: list,
 def test_turns_merge_into_one_phase_per_concurrency() -> None:
     turns = [
         _turn("cache", 1, 99, 0.1, [(0.3, 100)], 0.1),
+        _turn("warm-up", 64, 10, 1.0, [(900.0, 11)], 1.9),  # unmeasured
         _turn("c1", 1, 49, 1.0, [(20.0, 50)], 1.0),
         _turn("c64", 64, 199, 1.0, [(300.0, 100), (400.0, 100)], 1.8),
         _turn("c64", 64, 99, 1.0, [(500.0, 100)], 1.6),
@@ -194,17 +196,19 @@ def test_wrk_phase_sends_each_question_once_within_both_bounds(tmp_path: Path) -
     ]  # the request bound: the Lua script stops when the file runs out
     command = wrk.command("http://127.0.0.1:9", phase, bodies)
     assert command[:6] == ["wrk", "-t1", "-c16", "-d3s", "--timeout", "60s"]  # the time bound
-    assert command[-3:] == ["http://127.0.0.1:9", "--", str(bodies)] and wrk.LUA_SCRIPT.exists()
+    assert command[-4:] == ["http://127.0.0.1:9", "--", str(bodies), "0"] and wrk.LUA_SCRIPT.exists()
+    assert wrk.command("http://127.0.0.1:9", {**phase, "ramp_seconds": 1.0}, bodies)[-1] == "1.0"
 
 
 def test_wrk_output_is_read_as_a_phase_result() -> None:
     stdout = (
         "Running 3s test @ http://127.0.0.1:9\n"
-        '{"sent":402,"good":398,"bad":1,"socket_errors":2,"seconds":2.000000,'
-        '"latency_us":[[80500,200],[120000,159],[150250,39],[160000,1]]}\n'
+        '{"sent":402,"good":398,"bad":1,"socket_errors":2,"seconds":2.500000,"steady":300,'
+        '"steady_seconds":1.5,"latency_us":[[80500,200],[120000,159],[150250,39],[160000,1]]}\n'
     )
     result = wrk.parse(_wrk_phase(), stdout)
-    assert result["requests"] == 399 and result["errors"] == 3 and result["rps"] == 199.0
+    assert result["requests"] == 399 and result["errors"] == 3
+    assert result["counted"] == 300 and result["rps"] == 200.0  # after the ramp only
     assert result["error_kinds"] == {"not a 200 with citations": 1, "socket errors": 2}
     assert result["latency_ms"] == {"n": 399, "p50": 80.5, "p90": 150.25, "p99": 150.25, "max": 160.0}
     with pytest.raises(RuntimeError, match="no result"):
