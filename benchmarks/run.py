@@ -380,7 +380,7 @@ def run_load(
             server.answer_ms(question)
         meter = CpuMeter(server.process.pid)
         result = _generate(work, pinning, server.base_url, {**phase, "warmup": []}, loadgen)
-        results.append({**result, "cpu": meter.read()})
+        results.append({**result, "round": phase.get("round"), "cpu": meter.read()})
     return results
 
 
