@@ -80,6 +80,7 @@ class Query:
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
+    placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
 
 
 # ---------------------------------------------------------------------------
@@ -142,6 +143,7 @@ _MEASURE_WORDS = frozenset(
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
 )
+_LOCATIVE = re.compile(r"\b(?:in|at|from|across|around|near|outside)\s+([A-Za-z][A-Za-z']+)")
 _QUESTION_WORDS = frozenset(
     "what how who which where when why whose is are was were do does did can could will would should "
     "has have had any tell give show list explain describe".split()
@@ -257,6 +259,18 @@ class QueryAnalyzer:
                 unknown.append(name)
         return unknown
 
+    def unknown_after_preposition(self, question: str) -> list[str]:
+        """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in glasgow'."""
+        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
+        found = []
+        for word in _LOCATIVE.findall(question):
+            name = word.lower().removesuffix("'s")
+            if name in STOPWORDS or name in nicknames or not name.isalpha():
+                continue
+            if name not in self._known_words and not set(tokenize(name)) & self._known_stems:
+                found.append(name)
+        return found
+
     def analyse(self, question: str) -> Query:
         expansions = self.expand(question)
         everyday = report_terms(question)
@@ -286,6 +300,7 @@ class QueryAnalyzer:
             self.asks_definition(question, expansions),
             expected_answer(question),
             asked_words(question),
+            self.unknown_after_preposition(question),
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:
@@ -321,6 +336,7 @@ class Searcher:
         self._passage_stems = [set(tokenize(f"{p.section} {p.heading} {p.text}")) for p in passages]
         self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE)
         self._passage_words = [sorted(set(re.findall(r"[a-z]{5,}", normalise(p.text)))) for p in passages]
+        self._place_tokens = _place_tokens(index.corpus, embedder)
 
     @property
     def fingerprint(self) -> str:
@@ -445,8 +461,10 @@ class Searcher:
     def _decline_reason(self, query: Query, top: Hit, encoded: Encoded) -> str:
         """Why the first passage does not answer the question, in words; '' when it does."""
         config = self.config
-        if config.decline_unknown_names and query.unknown_names:
-            return f"The report never mentions {_listed(query.unknown_names)}."
+        named = {name.lower() for name in query.unknown_names}
+        unknown_places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
+        if config.decline_unknown_names and (query.unknown_names or unknown_places):
+            return f"The report never mentions {_listed(query.unknown_names + unknown_places)}."
         if config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
             return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
         position = self.corpus.passages.index(top.passage)
@@ -454,6 +472,14 @@ class Searcher:
         if config.decline_unmentioned and missing:
             return f"The closest passage never mentions {_listed(missing)}."
         return "" if top.score >= config.answer_min_score else _NOTHING_CLOSE
+
+    def is_place(self, word: str, encoded: Encoded) -> bool:
+        """Does the model read this question word as a place, like the boroughs the report names?"""
+        rows = _piece_rows(encoded.pieces[0] if encoded.pieces else [], self.embedder.word_pieces(word))
+        if not rows or len(self._place_tokens) == 0:
+            return False
+        similarity = (encoded.tokens[0][rows] @ self._place_tokens.T).max(axis=1).mean()
+        return float(similarity) >= PLACE_MIN_SIMILARITY
 
     def mentions(self, position: int, word: str, encoded: Encoded) -> bool:
         """Does the passage name this question word, or a word the model finds close to it here?"""
@@ -470,6 +496,21 @@ class Searcher:
 
 
 COMMON_SHARE = 0.25
+PLACE_MIN_SIMILARITY = 0.5  # a word after "in" this close to a borough is a place (chosen on tuning)
+
+
+def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
+    """Token vectors of the places the report names: London and the boroughs of its tables."""
+    tables = [row.cells[0] for report in corpus.reports for row in report.table_rows if row.cells]
+    places = sorted({"London", *(name for name in tables if re.fullmatch(r"[A-Za-z ]+", name))})
+    encoded = embedder.encode_tokens([f"drug crime in {place}" for place in places])
+    rows = [
+        tokens[len(tokens) - len(embedder.word_pieces(place.lower())) :]  # the place's own pieces
+        for tokens, place in zip(encoded.tokens, places, strict=True)
+    ]
+    return np.vstack(rows) if rows else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
 _NOTHING_CLOSE = "No passage of the report is close enough to the question."
 _EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date"}
 

@@ -14,6 +14,8 @@ EVERYDAY_TERMS: dict[str, str] = {
     "bobbies": "police officers",
     "old bill": "police",
     "policemen": "police officers",
+    "the met": "MPS",
+    "met police": "MPS",
     "scotland yard": "MPS",
     "new scotland yard": "MPS",
     "junkie": "problem drug user addict",

@@ -98,11 +98,11 @@ def test_holdout_targets(searcher: Searcher) -> None:
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
     assert report.answerable >= 130 and report.offtopic >= 30
     assert report.recall_at_1 >= 0.92, report.misses
-    assert report.recall_at_3 >= 0.95, report.misses
+    assert report.recall_at_3 >= 0.97, report.misses
     assert report.mrr >= 0.94
     assert report.answer_correct >= 0.90
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.80
+    assert report.offtopic_declined >= 0.85
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -216,6 +216,17 @@ def test_nicknames_and_demonyms_are_not_unknown_names(searcher: Searcher) -> Non
     assert searcher.analyse("what does Scotland Yard say about crack?").unknown_names == []
     assert searcher.analyse("what have the Americans said about methamphetamine?").unknown_names == []
     assert searcher.analyse("drug seizures in Glasgow").unknown_names == ["Glasgow"]
+
+
+@pytest.mark.parametrize("question", ["drug arrests in glasgow", "cannabis factories found in manchester"])
+def test_lowercase_place_the_report_never_names_is_declined(searcher: Searcher, question: str) -> None:
+    result = searcher.ask(question)
+    assert not result.answered and result.reason.startswith("The report never mentions '")
+
+
+def test_words_after_in_that_are_not_places_do_not_decline(searcher: Searcher) -> None:
+    assert searcher.ask("crackhouse closures in lambeth").answered
+    assert searcher.analyse("teams working in isolation").placed == []
 
 
 def test_date_question_needs_a_date_in_the_passage() -> None:
