@@ -1,4 +1,4 @@
-"""Answer questions: understand the query, fuse dense and keyword scores, pick the answer sentence."""
+"""Answer questions: fuse dense and keyword scores, rerank, decline or pick the answer sentence."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.corpus import Corpus, Passage, Span, canonical_id, passage_spans
+from qa.corpus import Corpus, Passage, Span, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
-from qa.text import STOPWORDS, normalise, tokenize
-from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
+from qa.query import Expansions, Query, QueryAnalyzer
+from qa.text import normalise, tokenize
+from qa.thesaurus import report_terms
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class SearchConfig:
     expand_keyword: bool = False  # add acronym expansions to the keyword query
     everyday_dense: bool = True  # append the report's words for slang ("junkies") to the embedded text
     everyday_keyword: bool = True  # and add them to the keyword query
+
+    def expansions(self) -> Expansions:
+        return Expansions(self.expand_dense, self.expand_keyword, self.everyday_dense, self.everyday_keyword)
 
 
 @dataclass(frozen=True)
@@ -67,54 +71,20 @@ class Result:
         return self.hits[0] if self.answered and self.hits else None
 
 
-@dataclass(frozen=True)
-class Query:
-    """A question prepared for search: text to embed, keyword tokens, any named passage."""
-
-    question: str
-    dense_text: str
-    tokens: list[str]
-    cited: Passage | None = None
-    expansions: list[str] = field(default_factory=list)
-    unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
-    asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
-    expects: str = ""  # "number" or "money" when the question asks for one
-    asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
-    placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
-
-
 # ---------------------------------------------------------------------------
-# Query understanding.
+# What a passage must hold to answer what the question expects.
 
-_ASKS_QUANTITY = re.compile(
-    r"\b(?:how (?:many|much|long|often|old)|what (?:percentage|proportion|share|number|age))\b", re.I
-)
-_ASKS_MONEY = re.compile(r"\b(?:costs?|budgets?|salary|salaries|prices?|fees?|spend|spent)\b", re.I)
-_ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _HAS_NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|hundred|thousand|"
     r"million|half|dozen)\b",
     re.I,
 )
 _HAS_MONEY = re.compile(r"£|\bmillion\b|\bfund(?:ed|ing)\b|\bbudget", re.I)
-
-
-_ASKS_DATE = re.compile(r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b", re.I)
 _HAS_DATE = re.compile(
     r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
     r"november|december|spring|summer|autumn|winter)\b",
     re.I,
 )
-
-
-def expected_answer(question: str) -> str:
-    """What kind of answer a question asks for: 'money', 'number', 'date' or '' (anything)."""
-    if _ASKS_DATE.search(question):
-        return "date"
-    asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
-    if asks_amount and _ASKS_MONEY.search(question):
-        return "money"
-    return "number" if _ASKS_QUANTITY.search(question) else ""
 
 
 def passage_can_answer(passage: Passage, expects: str) -> bool:
@@ -126,188 +96,6 @@ def passage_can_answer(passage: Passage, expects: str) -> bool:
     if expects == "date":
         return _HAS_DATE.search(passage.text) is not None
     return True
-
-
-_COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*?)\s+cost\b", re.I)
-_COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
-_ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
-_WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
-_YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
-# Words for "some figures about it" or "what it is called": they say how an answer is given, not
-# what it is about ("number of overdose deaths" asks about overdose deaths).
-_MEASURE_WORDS = frozenset(
-    "figure figures statistics stats number numbers data rate rates level levels total totals amount "
-    "amounts information info details trend trends name names title meaning means mean stand stands "
-    "definition acronym abbreviation".split()
-)
-_MEASURE_OF = re.compile(
-    r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
-)
-_LOCATIVE = re.compile(r"\b(?:in|at|from|across|around|near|outside)\s+([A-Za-z][A-Za-z']+)")
-_QUESTION_WORDS = frozenset(
-    "what how who which where when why whose is are was were do does did can could will would should "
-    "has have had any tell give show list explain describe".split()
-)
-
-
-def asked_words(question: str, limit: int = 3) -> list[str]:
-    """The thing a question asks about, when its form says so: 'how many sniffer dogs ...' ->
-    sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
-    lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
-    match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
-    match = match or _WHAT_IS.search(question)
-    if match is None and (match := _YES_NO.search(question)):
-        limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
-    if match is not None:
-        asked = match.group(1)
-    elif _is_keyword_query(question):
-        asked = question
-    else:
-        return []
-    asked = re.sub(r"\([^)]*\)", " ", asked)  # an aside in brackets is not what is asked about
-    asked = _MEASURE_OF.sub("", normalise(asked))  # "the number of deaths": deaths
-    asked = re.sub(r"^\W*(?:the|a|an)\s+", "", asked)  # "a place in rehab": place
-    asked = in_report_terms(asked)  # 'weed farms' is asked as 'cannabis factories'
-    words: list[str] = []
-    for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
-        if word in STOPWORDS or len(words) == limit:
-            break
-        if word not in _MEASURE_WORDS:
-            words.append(word)
-    return words
-
-
-def _is_keyword_query(question: str, most_words: int = 10) -> bool:
-    """'knife crime figures London 2005': a few words naming a topic, no question word."""
-    words = re.findall(r"[A-Za-z0-9]+", question)
-    return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
-
-
-_DEFINITION = re.compile(
-    r"\b(?:stand|stands|mean|means|meaning|acronym|abbreviat\w*|short for|full form|defin\w*)\b", re.I
-)
-
-# How readers name a passage inside a question; each pattern yields a citation id.
-_CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bfinancial implications?\s*(?:para(?:graph)?\s*)?(\d)\b", re.I), "D{}"),
-    (re.compile(r"\bpara(?:graph)?\s*(\d)\s+(?:of|in)\s+(?:the\s+)?financial implications\b", re.I), "D{}"),
-    (re.compile(r"(?:¶|§)\s*(\d{1,3})\b"), "{}"),
-    (re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.I), "{}"),
-    (re.compile(r"\b(?:table|chart)\s*[-_ ]?\s*\d\b", re.I), "{0}"),
-    (re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"), "{}"),
-    (re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
-    (re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"), "{}"),
-]
-
-
-class QueryAnalyzer:
-    """Turns a reader's question into a Query using only what the report itself says."""
-
-    def __init__(self, corpus: Corpus, config: SearchConfig | None = None) -> None:
-        self.corpus = corpus
-        self.config = config or SearchConfig()
-        self.acronyms = corpus.acronyms
-        body = " ".join(p.text for p in corpus.passages)
-        self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
-        headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
-        self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
-        self._known_stems = set(tokenize(f"{body} {headings}"))
-
-    def cited_passage(self, question: str) -> Passage | None:
-        for pattern, template in _CITATION_PATTERNS:
-            match = pattern.search(question)
-            if match:
-                ref = template.format(match.group(match.lastindex or 0))
-                passage = self.corpus.resolve(canonical_id(ref))
-                if passage is not None:
-                    return passage
-        return None
-
-    def expand(self, question: str) -> list[str]:
-        """Expansions of the acronyms a question uses ('CDTB' -> 'Central Drug Trafficking Database')."""
-        found: list[str] = []
-        for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
-            for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
-                if candidate not in self.acronyms:
-                    continue
-                if word.islower() and word in self._lower_words:
-                    continue  # an ordinary word the report also uses ("dip" would be DIP)
-                expansion = self.acronyms[candidate]
-                if expansion not in found:
-                    found.append(expansion)
-                break
-        return found
-
-    def unknown_names(self, question: str) -> list[str]:
-        """Capitalised words (not opening the question) and years that appear nowhere in the report.
-
-        A question about Birmingham, Scotland or 2010 is not answered by a London report from 2005,
-        however close its other words come.
-        """
-        words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
-        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.split()}
-        unknown = []
-        for position, word in enumerate(words):
-            is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
-            is_name = position > 0 and word[0].isupper() and not word.isupper()
-            if not (is_year or is_name) or word in nicknames:
-                continue
-            name = word.removesuffix("'s")
-            forms = set(re.findall(r"[a-z0-9]+", normalise(name)))
-            stems = set(tokenize(name))  # 'Americans' is known from 'American'
-            if forms and not forms & self._known_words and not stems & self._known_stems:
-                unknown.append(name)
-        return unknown
-
-    def unknown_after_preposition(self, question: str) -> list[str]:
-        """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in glasgow'."""
-        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
-        found = []
-        for word in _LOCATIVE.findall(question):
-            name = word.lower().removesuffix("'s")
-            if name in STOPWORDS or name in nicknames or not name.isalpha():
-                continue
-            if name not in self._known_words and not set(tokenize(name)) & self._known_stems:
-                found.append(name)
-        return found
-
-    def analyse(self, question: str) -> Query:
-        expansions = self.expand(question)
-        everyday = report_terms(question)
-        config = self.config
-        dense_extra = [
-            *(expansions if config.expand_dense else []),
-            *(everyday if config.everyday_dense else []),
-        ]
-        keyword_extra = [
-            *(expansions if config.expand_keyword else []),
-            *(everyday if config.everyday_keyword else []),
-        ]
-        dense_text = question
-        if dense_extra:
-            dense_text = f"{question} " + " ".join(f"({e})" for e in dense_extra)
-        keyword_text = question
-        if keyword_extra:
-            keyword_text = f"{question} " + " ".join(keyword_extra)
-        tokens = tokenize(keyword_text)
-        return Query(
-            question,
-            dense_text,
-            tokens,
-            self.cited_passage(question),
-            expansions,
-            self.unknown_names(question),
-            self.asks_definition(question, expansions),
-            expected_answer(question),
-            asked_words(question),
-            self.unknown_after_preposition(question),
-        )
-
-    def asks_definition(self, question: str, expansions: list[str]) -> bool:
-        """'What does X stand for', 'meaning of X', or a question that is just an acronym."""
-        if _DEFINITION.search(question):
-            return True
-        return bool(expansions) and len(tokenize(question)) <= 1
 
 
 # ---------------------------------------------------------------------------
@@ -322,7 +110,7 @@ class Searcher:
         self.embedder = embedder
         self.config = config or SearchConfig()
         self.corpus = index.corpus
-        self.analyzer = QueryAnalyzer(index.corpus, self.config)
+        self.analyzer = QueryAnalyzer(index.corpus, self.config.expansions())
         self._unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         self._is_whole = np.array([u.kind == "passage" for u in index.units])
         self._is_entry = np.array([u.kind == "entry" for u in index.units])
@@ -344,7 +132,7 @@ class Searcher:
 
     def set_config(self, config: SearchConfig) -> None:
         self.config = config
-        self.analyzer.config = config
+        self.analyzer.options = config.expansions()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> Encoded:
         """One model call for several questions: sentence vectors plus token vectors."""

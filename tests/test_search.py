@@ -128,7 +128,7 @@ def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
     ],
 )
 def test_expected_answer_kind(question: str, expects: str) -> None:
-    from qa.search import expected_answer
+    from qa.query import expected_answer
 
     assert expected_answer(question) == expects
 
@@ -161,7 +161,7 @@ def test_quantity_question_without_a_number_in_the_passage_is_declined(searcher:
     ],
 )
 def test_what_a_question_asks_about(question: str, asked: list[str]) -> None:
-    from qa.search import asked_words
+    from qa.query import asked_words
 
     assert asked_words(question) == asked
 
@@ -230,7 +230,7 @@ def test_words_after_in_that_are_not_places_do_not_decline(searcher: Searcher) -
 
 
 def test_date_question_needs_a_date_in_the_passage() -> None:
-    from qa.search import expected_answer
+    from qa.query import expected_answer
 
     assert expected_answer("What year was the Misuse of Drugs Act passed?") == "date"
     assert expected_answer("When was the Controlled Deliveries Unit set up?") == "date"
