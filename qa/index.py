@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -172,6 +173,9 @@ class Embedder:
         # tokenizer is not (each call may reset its padding; "Already borrowed"), so it is locked.
         self._tokenizer_lock = threading.Lock()
         self.model[0].preprocess = _serialised(self.model[0].preprocess, self._tokenizer_lock)
+        # Search splits a few question words per request on the event loop: remembered, so it
+        # rarely waits on the tokenizer lock a model call holds.
+        self._split_word = functools.lru_cache(maxsize=8192)(self._tokenize_word)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(
@@ -199,8 +203,11 @@ class Embedder:
 
     def word_pieces(self, word: str) -> list[str]:
         """How the model's tokenizer splits one word ('junkies' -> ['junk', '##ies'])."""
+        return list(self._split_word(word))
+
+    def _tokenize_word(self, word: str) -> tuple[str, ...]:
         with self._tokenizer_lock:
-            return list(self.model.tokenizer.tokenize(word))
+            return tuple(self.model.tokenizer.tokenize(word))
 
     def _content(self, row: dict) -> tuple[np.ndarray, list[str]]:
         ids = row["input_ids"].numpy()

@@ -109,6 +109,11 @@ def _is_keyword_query(question: str, most_words: int = 10) -> bool:
     return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
 
 
+def _nickname_words(question: str) -> set[str]:
+    """The words of the everyday terms a question uses ('scotland', 'yard'): never unknown names."""
+    return {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
+
+
 _DEFINITION = re.compile(
     r"\b(?:stand|stands|mean|means|meaning|acronym|abbreviat\w*|short for|full form|defin\w*)\b", re.I
 )
@@ -171,31 +176,34 @@ class QueryAnalyzer:
         however close its other words come.
         """
         words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
-        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.split()}
+        nicknames = _nickname_words(question)
         unknown = []
         for position, word in enumerate(words):
             is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
             is_name = position > 0 and word[0].isupper() and not word.isupper()
-            if not (is_year or is_name) or word in nicknames:
+            if not (is_year or is_name) or word.lower() in nicknames:
                 continue
             name = word.removesuffix("'s")
-            forms = set(re.findall(r"[a-z0-9]+", normalise(name)))
-            stems = set(tokenize(name))  # 'Americans' is known from 'American'
-            if forms and not forms & self._known_words and not stems & self._known_stems:
+            if not self.in_report(name):
                 unknown.append(name)
         return unknown
 
     def unknown_after_preposition(self, question: str) -> list[str]:
         """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in glasgow'."""
-        nicknames = {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
+        nicknames = _nickname_words(question)
         found = []
         for word in _LOCATIVE.findall(question):
             name = word.lower().removesuffix("'s")
             if name in STOPWORDS or name in nicknames or not name.isalpha():
                 continue
-            if name not in self._known_words and not set(tokenize(name)) & self._known_stems:
+            if not self.in_report(name):
                 found.append(name)
         return found
+
+    def in_report(self, word: str) -> bool:
+        """Does the report use this word, as written or by its stem ('Americans' from 'American')?"""
+        forms = set(re.findall(r"[a-z0-9]+", normalise(word)))
+        return not forms or bool(forms & self._known_words or set(tokenize(word)) & self._known_stems)
 
     def analyse(self, question: str) -> Query:
         expansions = self.expand(question)

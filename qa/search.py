@@ -169,7 +169,7 @@ class Searcher:
         hits = [self._hit(p, score, unit_dense, unit_keyword) for p, score in ranked[:k]]
         if query.cited is not None:
             return Result(query.question, True, hits, lookup=True)
-        reason = self._decline_reason(query, hits[0], encoded) if hits else _NOTHING_CLOSE
+        reason = self._decline_reason(query, ranked[0][0], hits[0], encoded) if hits else _NOTHING_CLOSE
         return Result(query.question, not reason, hits, reason=reason)
 
     def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,8 +220,7 @@ class Searcher:
 
     def token_match(self, position: int, question_tokens: np.ndarray) -> float:
         """Mean over question tokens of the best cosine with any token of the passage."""
-        similarities = question_tokens @ self._passage_tokens[position].T
-        return float(similarities.max(axis=1).mean())
+        return _mean_best_cosine(question_tokens, self._passage_tokens[position])
 
     def _hit(self, position: int, score: float, unit_dense: np.ndarray, unit_keyword: np.ndarray) -> Hit:
         units = self._units_of[position]
@@ -246,41 +245,45 @@ class Searcher:
         text = self.corpus.passages[position].text
         return Span(best.start, best.end, text[best.start : best.end])
 
-    def _decline_reason(self, query: Query, top: Hit, encoded: Encoded) -> str:
+    def _decline_reason(self, query: Query, position: int, top: Hit, encoded: Encoded) -> str:
         """Why the first passage does not answer the question, in words; '' when it does."""
         config = self.config
-        named = {name.lower() for name in query.unknown_names}
-        unknown_places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
-        if config.decline_unknown_names and (query.unknown_names or unknown_places):
-            return f"The report never mentions {_listed(query.unknown_names + unknown_places)}."
+        if config.decline_unknown_names:
+            named = {name.lower() for name in query.unknown_names}
+            places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
+            if query.unknown_names or places:
+                return f"The report never mentions {_listed(query.unknown_names + places)}."
         if config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
             return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
-        position = self.corpus.passages.index(top.passage)
-        missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
-        if config.decline_unmentioned and missing:
-            return f"The closest passage never mentions {_listed(missing)}."
+        if config.decline_unmentioned:
+            missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
+            if missing:
+                return f"The closest passage never mentions {_listed(missing)}."
         return "" if top.score >= config.answer_min_score else _NOTHING_CLOSE
 
     def is_place(self, word: str, encoded: Encoded) -> bool:
         """Does the model read this question word as a place, like the boroughs the report names?"""
-        rows = _piece_rows(encoded.pieces[0] if encoded.pieces else [], self.embedder.word_pieces(word))
-        if not rows or len(self._place_tokens) == 0:
+        vectors = self._word_vectors(word, encoded)
+        if len(vectors) == 0 or len(self._place_tokens) == 0:
             return False
-        similarity = (encoded.tokens[0][rows] @ self._place_tokens.T).max(axis=1).mean()
-        return float(similarity) >= PLACE_MIN_SIMILARITY
+        return _mean_best_cosine(vectors, self._place_tokens) >= PLACE_MIN_SIMILARITY
 
     def mentions(self, position: int, word: str, encoded: Encoded) -> bool:
         """Does the passage name this question word, or a word the model finds close to it here?"""
         stems = set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
-        if stems & (self._passage_stems[position] | self._common_stems):
+        if stems & self._passage_stems[position] or stems & self._common_stems:
             return True  # named here, or a word the whole report is about ('drug')
         if len(word) >= 7 and difflib.get_close_matches(word, self._passage_words[position], 1, 0.85):
             return True  # a misspelling of one of its words ('methamfetamine')
-        rows = _piece_rows(encoded.pieces[0] if encoded.pieces else [], self.embedder.word_pieces(word))
-        if not rows:
+        vectors = self._word_vectors(word, encoded)
+        if len(vectors) == 0:
             return True  # nothing to compare (the word is all stop pieces)
-        similarities = encoded.tokens[0][rows] @ self._passage_tokens[position].T
-        return float(similarities.max(axis=1).mean()) >= self.config.asked_min_similarity
+        return _mean_best_cosine(vectors, self._passage_tokens[position]) >= self.config.asked_min_similarity
+
+    def _word_vectors(self, word: str, encoded: Encoded) -> np.ndarray:
+        """The question's token vectors for one of its words (none if the word is not found)."""
+        pieces = encoded.pieces[0] if encoded.pieces else []
+        return encoded.tokens[0][_piece_rows(pieces, self.embedder.word_pieces(word))]
 
 
 COMMON_SHARE = 0.25
@@ -312,6 +315,11 @@ def _common_stems(passage_stems: list[set[str]], share: float) -> set[str]:
     """Stems found in at least this share of the passages: what the whole report is about."""
     counts = Counter(stem for stems in passage_stems for stem in stems)
     return {stem for stem, count in counts.items() if count >= share * len(passage_stems)}
+
+
+def _mean_best_cosine(tokens: np.ndarray, others: np.ndarray) -> float:
+    """Mean over `tokens` of each one's best cosine with any of `others` (rows are normalised)."""
+    return float((tokens @ others.T).max(axis=1).mean())
 
 
 def _piece_rows(pieces: list[str], word: list[str]) -> list[int]:
