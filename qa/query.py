@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from qa.corpus import Corpus, Passage, canonical_id
-from qa.text import STOPWORDS, normalise, tokenize
+from qa.text import STOPWORDS, normalise, tokenize, years_in
 from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
 
@@ -34,6 +34,9 @@ class Query:
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
     placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
+    years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
+    labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
+    places: list[str] = field(default_factory=list)  # names after in/at/for/from: ["City of London"]
 
 
 _ASKS_QUANTITY = re.compile(
@@ -42,10 +45,23 @@ _ASKS_QUANTITY = re.compile(
 _ASKS_MONEY = re.compile(r"\b(?:costs?|budgets?|salary|salaries|prices?|fees?|spend|spent)\b", re.I)
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b", re.I)
+# Offices held by one person: "who was the Home Secretary", "the name of the Commissioner".
+_OFFICES = (
+    r"(?:commissioner|secretary|minister|chair|chairman|chairwoman|chairperson|mayor|president|"
+    r"director|head|leader|chief|author|commander|superintendent|inspector|sergeant|constable|officer|"
+    r"manager|coordinator|co-ordinator|spokes(?:man|woman|person))"
+)
+_ASKS_PERSON = re.compile(
+    rf"\bwho\s+(?:is|was|were|are)\s+(?:the\s+)?(?:[\w'&-]+\s+){{0,4}}?{_OFFICES}\b"
+    rf"|\bname\s+of\s+(?:the\s+)?(?:[\w'&-]+\s+){{0,4}}?{_OFFICES}\b|\b{_OFFICES}'s\s+name\b",
+    re.I,
+)
 
 
 def expected_answer(question: str) -> str:
-    """What kind of answer a question asks for: 'money', 'number', 'date' or '' (anything)."""
+    """What kind of answer a question asks for: 'person', 'money', 'number', 'date' or '' (anything)."""
+    if _ASKS_PERSON.search(question):
+        return "person"
     if _ASKS_DATE.search(question):
         return "date"
     asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
@@ -58,18 +74,27 @@ _COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
 _WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
+_WHICH_THING = re.compile(
+    r"^\W*(?:what|which)\s+((?:[a-z]+\s+){1,2}?)(?:do|does|did|is|are|was|were|will|would|can|could|has|have)\b",
+    re.I,
+)
 _YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
 # Words for "some figures about it" or "what it is called": they say how an answer is given, not
 # what it is about ("number of overdose deaths" asks about overdose deaths).
 _MEASURE_WORDS = frozenset(
     "figure figures statistics stats number numbers data rate rates level levels total totals amount "
     "amounts information info details trend trends name names title meaning means mean stand stands "
-    "definition acronym abbreviation".split()
+    "definition acronym abbreviation headcount count counts tally entry entries row rows breakdown "
+    "year years date dates time times period periods month months".split()
 )
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
 )
 _LOCATIVE = re.compile(r"\b(?:in|at|from|across|around|near|outside)\s+([A-Za-z][A-Za-z']+)")
+_NAME = r"[A-Z][A-Za-z'\-]+"
+_NAMED_PLACE = re.compile(
+    rf"\b(?:in|at|for|from|across|within)\s+(?:the\s+)?({_NAME}(?:\s+(?:of|upon|and|&)\s+{_NAME}|\s+{_NAME})*)"
+)
 _QUESTION_WORDS = frozenset(
     "what how who which where when why whose is are was were do does did can could will would should "
     "has have had any tell give show list explain describe".split()
@@ -81,7 +106,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
     lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
     match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
-    match = match or _WHAT_IS.search(question)
+    match = match or _WHAT_IS.search(question) or _WHICH_THING.search(question)
     if match is None and (match := _YES_NO.search(question)):
         limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
     if match is not None:
@@ -103,10 +128,55 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     return words
 
 
+_ACT_YEAR = re.compile(r"\bact\s+(?:of\s+)?(?:19|20)\d\d\b", re.I)  # part of a name, not a time
+_FROM_YEAR = re.compile(r"\b(?:since|after|beyond|from)\s+(?:[a-z]+\s+)?(?:19|20)\d\d\b", re.I)
+_UP_TO_YEAR = re.compile(r"\b(?:before|until|till|prior\s+to|up\s+to)\s+(?:[a-z]+\s+)?(?:19|20)\d\d\b", re.I)
+
+
+OPEN_END = 9999  # "since 1999" asks about 1999 to OPEN_END
+
+
+def asked_years(question: str) -> tuple[int, int] | None:
+    """The years a question is about, first to last: 'in 2004' -> (2004, 2004); 'since 1999' ->
+    (1999, 9999); 'the Criminal Justice Act 2003' names an act, not a time."""
+    years = years_in(_ACT_YEAR.sub(" ", question))
+    if not years:
+        return None
+    first, last = min(years), max(years)
+    if len(years) == 1 and _FROM_YEAR.search(question):
+        last = OPEN_END
+    if len(years) == 1 and _UP_TO_YEAR.search(question):
+        first = 0
+    return first, last
+
+
+# Labels that sort things into kinds: a drug's class, a tier, a numbered recommendation.
+_LABEL = re.compile(
+    r"\b(class|category|schedule)\s*['\"‘’]?([a-c]|\d)\b['\"‘’]?"
+    r"|\b(tier|recommendation)\s+(\d+)\b",
+    re.I,
+)
+
+
+def labels_in(text: str) -> list[str]:
+    """The labels a text uses, written one way: "Class 'A'" and "class A" -> 'class a'."""
+    found = []
+    for match in _LABEL.finditer(text):
+        kind, value = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+        label = f"{kind.lower()} {value.lower()}"
+        if label not in found:
+            found.append(label)
+    return found
+
+
 def _is_keyword_query(question: str, most_words: int = 10) -> bool:
     """'knife crime figures London 2005': a few words naming a topic, no question word."""
     words = re.findall(r"[A-Za-z0-9]+", question)
     return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
+
+
+_MONTH_NAMES = "january february march april may june july august september october november december"
+_MONTHS = {month[:3]: month for month in _MONTH_NAMES.split()} | {"sept": "september"}
 
 
 def _nickname_words(question: str) -> set[str]:
@@ -200,9 +270,21 @@ class QueryAnalyzer:
                 found.append(name)
         return found
 
+    def named_places(self, question: str) -> list[str]:
+        """Capitalised names after in/at/for/from ('in the City of London', 'for Camden'), months,
+        acronyms and nicknames aside."""
+        nicknames = _nickname_words(question)
+        names = []
+        for name in _NAMED_PLACE.findall(question):
+            words = name.lower().split()
+            if name.isupper() or words[0] in _MONTHS or set(words) & nicknames:
+                continue
+            names.append(name)
+        return names
+
     def in_report(self, word: str) -> bool:
         """Does the report use this word, as written or by its stem ('Americans' from 'American')?"""
-        forms = set(re.findall(r"[a-z0-9]+", normalise(word)))
+        forms = {_MONTHS.get(form, form) for form in re.findall(r"[a-z0-9]+", normalise(word))}
         return not forms or bool(forms & self._known_words or set(tokenize(word)) & self._known_stems)
 
     def analyse(self, question: str) -> Query:
@@ -235,6 +317,9 @@ class QueryAnalyzer:
             expected_answer(question),
             asked_words(question),
             self.unknown_after_preposition(question),
+            asked_years(question),
+            labels_in(question),
+            self.named_places(question),
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:

@@ -13,8 +13,8 @@ import numpy as np
 
 from qa.corpus import Corpus, Passage, Span, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
-from qa.query import Expansions, Query, QueryAnalyzer
-from qa.text import normalise, tokenize
+from qa.query import OPEN_END, Expansions, Query, QueryAnalyzer, labels_in
+from qa.text import normalise, tokenize, years_in
 from qa.thesaurus import report_terms
 
 
@@ -29,6 +29,7 @@ class SearchConfig:
     decline_unknown_names: bool = True  # decline questions naming places/years the report never does
     decline_missing_quantity: bool = True  # decline "how many/how much" when the passage has no number
     decline_unmentioned: bool = True  # decline when the passage never names what the question asks about
+    decline_other_years: bool = True  # decline "... in 2004" when the passage speaks of other years
     asked_min_similarity: float = 0.45  # ...unless a passage word is this close to it in context
     span_keyword_weight: float = 0.3  # answer sentence: dense + this * normalised keyword
     keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
@@ -79,7 +80,19 @@ _HAS_NUMBER = re.compile(
     r"million|half|dozen)\b",
     re.I,
 )
-_HAS_MONEY = re.compile(r"£|\bmillion\b|\bfund(?:ed|ing)\b|\bbudget", re.I)
+# "Recommendation 61", "Chart 3", "section 8": numbers that label something rather than count it.
+_LABEL_NUMBER = re.compile(
+    r"\b(?:recommendation|paragraph|para|chart|table|section|report|paper|question|q|scd|phase|article|"
+    r"schedule|part|page|level|tier|category|grade|class)\s*['‘’]?\d+(?:\s*\(\d+\))?",
+    re.I,
+)
+_HAS_PERSON = re.compile(  # a title and a name: "Assistant Commissioner Ghaffur", "Sir Ian Blair"
+    r"\b(?:Sir|Lord|Lady|Baroness|Dame|Mr|Mrs|Ms|Miss|Dr|Professor|Commissioner|Secretary|Minister|"
+    r"Mayor|Chair|Chairman|Director|Commander|Superintendent|Inspector|Sergeant|Constable)\.?\s+"
+    r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
+    r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
+)
+_HAS_MONEY = re.compile(r"£|\b(?:million|billion|pounds)\b", re.I)
 _HAS_DATE = re.compile(
     r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
     r"november|december|spring|summer|autumn|winter)\b",
@@ -92,7 +105,9 @@ def passage_can_answer(passage: Passage, expects: str) -> bool:
     if expects == "money":
         return _HAS_MONEY.search(passage.text) is not None
     if expects == "number":
-        return _HAS_NUMBER.search(passage.text) is not None
+        return _HAS_NUMBER.search(_LABEL_NUMBER.sub(" ", passage.text)) is not None
+    if expects == "person":
+        return _HAS_PERSON.search(passage.text) is not None
     if expects == "date":
         return _HAS_DATE.search(passage.text) is not None
     return True
@@ -125,6 +140,12 @@ class Searcher:
         self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE)
         self._passage_words = [sorted(set(re.findall(r"[a-z]{5,}", normalise(p.text)))) for p in passages]
         self._place_tokens = _place_tokens(index.corpus, embedder)
+        self._passage_labels = [set(labels_in(p.text)) for p in passages]
+        present = {r.slug: r.date.year for r in self.corpus.reports if r.date is not None}
+        self._passage_years = [
+            years_in(p.text, present.get(p.doc)) | ({present[p.doc]} if p.doc in present else set())
+            for p in passages
+        ]
 
     @property
     def fingerprint(self) -> str:
@@ -253,13 +274,39 @@ class Searcher:
             places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
             if query.unknown_names or places:
                 return f"The report never mentions {_listed(query.unknown_names + places)}."
+        if config.decline_unknown_names and top.passage.kind == "table":
+            missing = [name for name in query.places if not self._has_row(position, name)]
+            if missing:
+                return f"The closest passage is a table with no row for {_listed(missing)}."
         if config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
             return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
+        if (
+            config.decline_unmentioned
+            and query.labels
+            and not set(query.labels) & self._passage_labels[position]
+        ):
+            return f"The closest passage never mentions {_listed([label.title() for label in query.labels])}."
+        if config.decline_other_years and query.years and not self.speaks_of(position, query.years):
+            return f"The closest passage says nothing about {_years_text(query.years)}."
         if config.decline_unmentioned:
             missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
             if missing:
                 return f"The closest passage never mentions {_listed(missing)}."
         return "" if top.score >= config.answer_min_score else _NOTHING_CLOSE
+
+    def _has_row(self, position: int, name: str) -> bool:
+        """Does this table name the place, or is the place London, the whole its rows make up?"""
+
+        def folded(text: str) -> str:
+            return " ".join(normalise(text).replace("&", " and ").split())
+
+        return folded(name) in folded(self.corpus.passages[position].text) or name == "London"
+
+    def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
+        """Does the passage speak of a year in this span? The report's own year always counts: a
+        report dated 2005 describes 2005 wherever it does not say otherwise."""
+        first, last = years
+        return any(first <= year <= last for year in self._passage_years[position])
 
     def is_place(self, word: str, encoded: Encoded) -> bool:
         """Does the model read this question word as a place, like the boroughs the report names?"""
@@ -303,7 +350,16 @@ def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
 
 
 _NOTHING_CLOSE = "No passage of the report is close enough to the question."
-_EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date"}
+_EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
+
+
+def _years_text(years: tuple[int, int]) -> str:
+    first, last = years
+    if first == last:
+        return str(first)
+    if last == OPEN_END:
+        return f"{first} or later"
+    return f"{last} or earlier" if first == 0 else f"{first} to {last}"
 
 
 def _listed(words: list[str]) -> str:

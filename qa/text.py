@@ -80,3 +80,35 @@ def tokenize(text: str) -> list[str]:
                 continue
             tokens.append(form if form[0].isdigit() else _stem(form))
     return tokens
+
+
+# ---------------------------------------------------------------------------
+# Years a text speaks of.
+
+_YEAR = r"(?:19|20)\d\d"
+_FINANCIAL_YEAR = re.compile(rf"\b({_YEAR})\s?[/\-]\s?(\d\d(?:\d\d)?)\b")
+_YEAR_RANGE = re.compile(rf"\b({_YEAR})\s+(?:to|until|-|–)\s+(?:[a-z]+\s+)?({_YEAR})\b")
+_ONE_YEAR = re.compile(rf"\b{_YEAR}\b")
+_SINCE_YEAR = re.compile(rf"\bsince\s+(?:[a-z]+\s+)?({_YEAR})\b")
+_RELATIVE_YEAR = re.compile(r"\b(this|last|next|previous|current)\s+(?:financial\s+)?year\b")
+_RELATIVE_OFFSET = {"this": 0, "current": 0, "last": -1, "previous": -1, "next": 1}
+
+
+def years_in(text: str, present: int | None = None) -> set[int]:
+    """Years a text speaks of: '2004', '2006/07' (both), '1999 to 2002' (all between), and, when
+    the text's own year is known, 'this year', 'last year', 'next year' and 'since 1999' (to then)."""
+    text = normalise(text)
+    years = {int(y) for y in _ONE_YEAR.findall(text)}
+    for first, second in _FINANCIAL_YEAR.findall(text):
+        start = int(first)
+        end = int(second) if len(second) == 4 else start // 100 * 100 + int(second)
+        if end == start + 1:
+            years.add(end)
+    for first, last in _YEAR_RANGE.findall(text):
+        if 0 < int(last) - int(first) <= 50:
+            years.update(range(int(first), int(last) + 1))
+    if present is not None:
+        years.update(present + _RELATIVE_OFFSET[word] for word in _RELATIVE_YEAR.findall(text))
+        for first in _SINCE_YEAR.findall(text):
+            years.update(range(int(first), present + 1))
+    return years

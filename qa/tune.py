@@ -88,7 +88,12 @@ def grid_search(
 
 
 # Each row switches techniques off relative to the defaults; `qa tune --ablation` prints the table.
-_DECLINES_OFF = dict(decline_unknown_names=False, decline_missing_quantity=False, decline_unmentioned=False)
+_DECLINES_OFF = dict(
+    decline_unknown_names=False,
+    decline_missing_quantity=False,
+    decline_unmentioned=False,
+    decline_other_years=False,
+)
 _OFF = dict(
     _DECLINES_OFF, rerank_weight=0.0, expand_dense=False, everyday_dense=False, everyday_keyword=False
 )
@@ -107,11 +112,15 @@ ABLATION: list[tuple[str, dict[str, object]]] = [
     ),
     ("+ token-level rerank of the top 10", dict(_DECLINES_OFF)),
     (
-        "+ decline questions naming places/years the report never does",
-        dict(decline_missing_quantity=False, decline_unmentioned=False),
+        "+ decline questions naming places/years the report never does, or rows a table lacks",
+        dict(decline_missing_quantity=False, decline_unmentioned=False, decline_other_years=False),
     ),
-    ("+ decline when the passage has no number, amount or date asked for", dict(decline_unmentioned=False)),
-    ("+ decline when the passage never mentions what is asked about (the default)", {}),
+    (
+        "+ decline when the passage has no number, amount, date or person's name asked for",
+        dict(decline_unmentioned=False, decline_other_years=False),
+    ),
+    ("+ decline when the passage never mentions what is asked about", dict(decline_other_years=False)),
+    ("+ decline when the passage speaks of other years than those asked about (the default)", {}),
 ]
 TARGET_FALSE_DECLINES = 0.03
 

@@ -49,6 +49,8 @@ def test_off_topic_is_declined_with_nearest_passages(client: TestClient) -> None
         ("cannabis factories found in Birmingham", "The report never mentions 'Birmingham'."),
         ("How much does a DTTO cost per offender?", "The closest passage gives no amount of money"),
         ("why is the sky blue", "No passage of the report is close enough to the question."),
+        ("how many crackhouses were closed in 2004", "The closest passage says nothing about 2004."),
+        ("who was the Home Secretary in 2004", "The closest passage gives no person's name"),
     ],
 )
 def test_declined_answer_says_why(client: TestClient, question: str, reason: str) -> None:

@@ -96,13 +96,13 @@ def test_table_row_is_the_answer_for_a_borough(searcher: Searcher) -> None:
 def test_holdout_targets(searcher: Searcher) -> None:
     """Regression floor on the untouched hold-out half (README, Retrieval quality)."""
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
-    assert report.answerable >= 130 and report.offtopic >= 30
+    assert report.answerable >= 165 and report.offtopic >= 45
     assert report.recall_at_1 >= 0.92, report.misses
     assert report.recall_at_3 >= 0.97, report.misses
     assert report.mrr >= 0.94
     assert report.answer_correct >= 0.90
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.85
+    assert report.offtopic_declined >= 0.88  # target 0.90, not met: README, Retrieval quality
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -125,6 +125,11 @@ def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
         ("What is the Probation Service's annual budget?", "money"),
         ("What do problem drug users cost the criminal justice system?", ""),
         ("Why is the name misleading?", ""),
+        ("Who was the Metropolitan Police Commissioner in 2005?", "person"),
+        ("What was the name of the Home Secretary who renamed CJIP?", "person"),
+        ("who is the report author", "person"),
+        ("Who is responsible for DRRs?", ""),  # an organisation answers this
+        ("who wrote the report", ""),
     ],
 )
 def test_expected_answer_kind(question: str, expects: str) -> None:
@@ -235,3 +240,110 @@ def test_date_question_needs_a_date_in_the_passage() -> None:
     assert expected_answer("What year was the Misuse of Drugs Act passed?") == "date"
     assert expected_answer("When was the Controlled Deliveries Unit set up?") == "date"
     assert expected_answer("when drugs are found in the post, what happens?") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "years"),
+    [
+        ("The Unit was set up in 2002.", {2002}),
+        ("Funding has been guaranteed for 2006/2007.", {2006, 2007}),
+        ("2000/01 - 66% of all arrestees' illegal income", {2000, 2001}),
+        ("The Programme ran from 1999 to 2002.", {1999, 2000, 2001, 2002}),
+        ("tests from April 2003 to November 2004", {2003, 2004}),
+        ("since April of this year", {2005}),
+        ("the campaigns concluded over the last year", {2004}),
+        ("by July of next year (2006)", {2006}),
+        ("figures have been in decline since 1999", {1999, 2000, 2001, 2002, 2003, 2004, 2005}),
+        ("seventy-two (72) officers", set()),
+    ],
+)
+def test_years_a_passage_speaks_of(text: str, years: set[int]) -> None:
+    from qa.text import years_in
+
+    assert years_in(text, present=2005) == years
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("how many crackhouses were closed in 2004", (2004, 2004)),
+        ("have met drug seizures gone down since 1999", (1999, 9999)),  # 9999: open-ended
+        ("is drug testing funding guaranteed beyond 2006/07", (2006, 2007)),
+        ("positive drug tests between 2003 and 2004", (2003, 2004)),
+        ("what changed under the Criminal Justice Act 2003", None),  # a name, not a time
+        ("how many cannabis factories were found", None),
+    ],
+)
+def test_years_a_question_asks_about(question: str, years: tuple[int, int] | None) -> None:
+    from qa.query import asked_years
+
+    assert asked_years(question) == years
+
+
+def test_question_about_a_year_the_passage_does_not_cover_is_declined(searcher: Searcher) -> None:
+    result = searcher.ask("how many crackhouses were closed in 2004")
+    assert not result.answered and result.reason == "The closest passage says nothing about 2004."
+    assert searcher.ask("How many crackhouses were closed between July and September 2005?").answered
+    assert searcher.ask("results of the October 2004 crackdown campaign").answered
+    # The report is dated 2005: "this year" in its text is 2005, and its present tense counts too.
+    assert searcher.ask("how many cannabis factories were found in London in 2005").answered
+
+
+def test_who_holds_an_office_needs_a_name_in_the_passage(searcher: Searcher) -> None:
+    result = searcher.ask("What was the name of the Home Secretary who renamed CJIP?")
+    assert not result.answered and result.reason.startswith("The closest passage gives no person's name")
+    result = searcher.ask("who is the report author")
+    assert result.answered and result.hits[0].passage.id == "F"
+
+
+def test_numbers_that_label_things_do_not_count_as_quantities(corpus) -> None:  # noqa: ANN001
+    from qa.search import passage_can_answer
+
+    race = corpus.resolve("C")  # its only number is "Recommendation 61" of the Lawrence Inquiry
+    assert race is not None and "Recommendation 61" in race.text
+    assert not passage_can_answer(race, "number")
+    assert passage_can_answer(corpus.resolve("16"), "number")
+
+
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        (
+            "How many crackhouses were closed in the City of London?",
+            "a table with no row for 'City of London'",
+        ),
+        ("Is cannabis a class B or class C drug?", "never mentions 'Class B' or 'Class C'"),
+        ("What penalty do chemical companies face for not reporting suspicious orders?", "'penalty'"),
+    ],
+)
+def test_near_domain_questions_are_declined_with_the_reason(
+    searcher: Searcher, question: str, reason: str
+) -> None:
+    result = searcher.ask(question)
+    assert not result.answered and reason in result.reason, result.reason
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many crackhouses did the Met close in Barking and Dagenham?",  # '&' in the table
+        "What's the entry for Camden in the crackhouse table?",
+        "How many crackhouses were closed in London between July and September 2005?",
+        "Lambeth crack houses closed Jul-Sep 2005",  # month abbreviations are not unknown names
+        "How many Class A supply arrests did the 2005 national campaign make?",
+        "What period does the crackhouse data cover?",  # 'period' is how the answer is given
+    ],
+)
+def test_table_rows_classes_and_months_the_report_has_are_answered(searcher: Searcher, question: str) -> None:
+    result = searcher.ask(question)
+    assert result.answered, result.reason
+
+
+def test_what_thing_questions_name_their_subject() -> None:
+    from qa.query import asked_words, labels_in
+
+    assert asked_words("What penalty do chemical companies face?") == ["penalty"]
+    assert asked_words("Which drugs are people tested for on charge?") == ["drugs"]
+    assert asked_words("what year was the MPA abolished") == []  # the form of the answer
+    assert labels_in("with Class 'A' supply offences") == ["class a"]
+    assert labels_in("after Recommendation 61 of the Inquiry") == ["recommendation 61"]
