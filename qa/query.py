@@ -42,7 +42,16 @@ class Query:
 _ASKS_QUANTITY = re.compile(
     r"\b(?:how (?:many|much|long|often|old)|what (?:percentage|proportion|share|number|age))\b", re.I
 )
-_ASKS_MONEY = re.compile(r"\b(?:costs?|budgets?|salary|salaries|prices?|fees?|spend|spent)\b", re.I)
+_ASKS_MONEY = re.compile(
+    r"\b(?:costs?|budgets?|salary|salaries|prices?|fees?|spend|spent|money|funding|funds|grants?|pounds|"
+    r"worth|paid)\b|£",
+    re.I,
+)
+_ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "what budget has the unit"
+    r"^\W*(?:what|which)\s+(?:\w+\s+)?(?:salary|salaries|price|prices|cost|costs|budget|fee|fees|grant)\s+"
+    r"(?:does|do|did|is|was|are|were|has|have|would|will|can)\b",
+    re.I,
+)
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b", re.I)
 # Offices held by one person: "who was the Home Secretary", "the name of the Commissioner".
@@ -58,14 +67,22 @@ _ASKS_PERSON = re.compile(
 )
 
 
+# "Which Home Secretary ...": a capitalised office is a post one person holds. Lowercase ("which
+# borough commander said ...") it usually asks which borough.
+_ASKS_WHICH_OFFICE = re.compile(
+    r"^\W*[Ww]hich\s+(?:[A-Z][a-z]+\s+){0,2}?(?:Commissioner|Secretary|Minister|Mayor|Chair|Chairman|"
+    r"Director|Commander|Superintendent|President)\b"
+)
+
+
 def expected_answer(question: str) -> str:
     """What kind of answer a question asks for: 'person', 'money', 'number', 'date' or '' (anything)."""
-    if _ASKS_PERSON.search(question):
+    if _ASKS_PERSON.search(question) or _ASKS_WHICH_OFFICE.search(question):
         return "person"
     if _ASKS_DATE.search(question):
         return "date"
     asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
-    if asks_amount and _ASKS_MONEY.search(question):
+    if (asks_amount and _ASKS_MONEY.search(question)) or _ASKS_WHAT_AMOUNT.search(question):
         return "money"
     return "number" if _ASKS_QUANTITY.search(question) else ""
 
@@ -74,10 +91,6 @@ _COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
 _WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
-_WHICH_THING = re.compile(
-    r"^\W*(?:what|which)\s+((?:[a-z]+\s+){1,2}?)(?:do|does|did|is|are|was|were|will|would|can|could|has|have)\b",
-    re.I,
-)
 _YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
 # Words for "some figures about it" or "what it is called": they say how an answer is given, not
 # what it is about ("number of overdose deaths" asks about overdose deaths).
@@ -106,7 +119,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
     lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
     match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
-    match = match or _WHAT_IS.search(question) or _WHICH_THING.search(question)
+    match = match or _WHAT_IS.search(question)
     if match is None and (match := _YES_NO.search(question)):
         limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
     if match is not None:
@@ -179,6 +192,23 @@ _MONTH_NAMES = "january february march april may june july august september octo
 _MONTHS = {month[:3]: month for month in _MONTH_NAMES.split()} | {"sept": "september"}
 
 
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|for\s+)?[A-Z][a-z]+){2,}")
+
+
+def coined_acronyms(corpus: Corpus) -> dict[str, str]:
+    """Initials a reader may coin for the report's longer names ('MMDP' for the Middle Market Drugs
+    Project), where the report itself defines no acronym with those letters."""
+    coined: dict[str, str] = {}
+    for passage in corpus.passages:
+        for run in _CAPITALISED_RUN.findall(f"{passage.heading}. {passage.text}"):
+            words = run.split()
+            name = " ".join(words[1:] if words[0].lower() in STOPWORDS else words)
+            initials = "".join(word[0] for word in name.split() if word[0].isupper())
+            if len(initials) >= 3 and initials not in corpus.acronyms:
+                coined.setdefault(initials, name)
+    return coined
+
+
 def _nickname_words(question: str) -> set[str]:
     """The words of the everyday terms a question uses ('scotland', 'yard'): never unknown names."""
     return {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
@@ -208,6 +238,7 @@ class QueryAnalyzer:
         self.corpus = corpus
         self.options = options or Expansions()
         self.acronyms = corpus.acronyms
+        self.coined = coined_acronyms(corpus)
         body = " ".join(p.text for p in corpus.passages)
         self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
@@ -229,11 +260,11 @@ class QueryAnalyzer:
         found: list[str] = []
         for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
             for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
-                if candidate not in self.acronyms:
+                expansion = self.acronyms.get(candidate) or (word.isupper() and self.coined.get(candidate))
+                if not expansion:
                     continue
                 if word.islower() and word in self._lower_words:
                     continue  # an ordinary word the report also uses ("dip" would be DIP)
-                expansion = self.acronyms[candidate]
                 if expansion not in found:
                     found.append(expansion)
                 break
@@ -247,16 +278,26 @@ class QueryAnalyzer:
         """
         words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
         nicknames = _nickname_words(question)
+        shouted = question.isupper()
         unknown = []
         for position, word in enumerate(words):
             is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
             is_name = position > 0 and word[0].isupper() and not word.isupper()
+            is_name = is_name or (not shouted and self._is_unknown_capitals(word))
             if not (is_year or is_name) or word.lower() in nicknames:
                 continue
             name = word.removesuffix("'s")
             if not self.in_report(name):
                 unknown.append(name)
         return unknown
+
+    def _is_unknown_capitals(self, word: str) -> bool:
+        """'Operation MARTEL': a word in capitals, too long for a casual acronym, that is no acronym
+        the report defines or a reader might coin from its names."""
+        if not (word.isupper() and word.isalpha() and len(word) >= 4):
+            return False
+        forms = {word, word.removesuffix("S"), f"{word}S"}
+        return not forms & (self.acronyms.keys() | self.coined.keys())
 
     def unknown_after_preposition(self, question: str) -> list[str]:
         """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in glasgow'."""

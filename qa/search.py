@@ -137,7 +137,8 @@ class Searcher:
         self._passage_tokens = [m.astype(np.float32) for m in index.passage_tokens]
         passages = self.corpus.passages
         self._passage_stems = [set(tokenize(f"{p.section} {p.heading} {p.text}")) for p in passages]
-        self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE)
+        # Words the whole report is about, and the words a question uses for the report itself.
+        self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE) | set(tokenize(SELF_WORDS))
         self._passage_words = [sorted(set(re.findall(r"[a-z]{5,}", normalise(p.text)))) for p in passages]
         self._place_tokens = _place_tokens(index.corpus, embedder)
         self._passage_labels = [set(labels_in(p.text)) for p in passages]
@@ -320,6 +321,8 @@ class Searcher:
         stems = set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
         if stems & self._passage_stems[position] or stems & self._common_stems:
             return True  # named here, or a word the whole report is about ('drug')
+        if any(_same_root(stem, other) for stem in stems for other in self._passage_stems[position]):
+            return True  # 'seized' and 'seizures', which the stemmer leaves apart
         if len(word) >= 7 and difflib.get_close_matches(word, self._passage_words[position], 1, 0.85):
             return True  # a misspelling of one of its words ('methamfetamine')
         vectors = self._word_vectors(word, encoded)
@@ -334,6 +337,7 @@ class Searcher:
 
 
 COMMON_SHARE = 0.25
+SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 PLACE_MIN_SIMILARITY = 0.5  # a word after "in" this close to a borough is a place (chosen on tuning)
 
 
@@ -351,6 +355,12 @@ def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
 
 _NOTHING_CLOSE = "No passage of the report is close enough to the question."
 _EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
+
+
+def _same_root(stem: str, other: str, most_extra: int = 2) -> bool:
+    """'seiz' and 'seizur': one stem (of 4+ letters) starts the other, with a short ending left."""
+    short, long = sorted((stem, other), key=len)
+    return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= most_extra
 
 
 def _years_text(years: tuple[int, int]) -> str:
