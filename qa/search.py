@@ -14,7 +14,7 @@ import numpy as np
 from qa.corpus import Corpus, Passage, Span, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import OPEN_END, Expansions, Query, QueryAnalyzer, labels_in
-from qa.text import normalise, tokenize, years_in
+from qa.text import STOPWORDS, normalise, tokenize, years_in
 from qa.thesaurus import report_terms
 
 
@@ -100,6 +100,37 @@ _HAS_DATE = re.compile(
 )
 
 
+_COUNT = re.compile(
+    r"(?:\d[\d,.]*%?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    r"hundred|thousand|million|dozen|half)",
+    re.I,
+)
+_YEAR_NUMBER = re.compile(r"(?:19|20)\d\d")
+_WORD_OR_NUMBER = re.compile(r"£?\d[\d,.]*%?|[A-Za-z][A-Za-z'\-]*|\(\d+\)")
+
+
+def counted_words(passage: Passage, after: int = 3, before: int = 1) -> list[str]:
+    """What a passage's figures count: the content words next to each number, in its sentence
+    ('30,000 police officers' -> police, officers; 'companies (of which there are 950 in London)'
+    -> companies, london). A table counts what its caption and header name."""
+    if passage.kind == "table":
+        return _WORD_OR_NUMBER.findall(" ".join(passage.text.split("\n")[:2]))
+    words: list[str] = []
+    for sentence in re.split(r"(?<=[.;:!?])\s+|\n", _LABEL_NUMBER.sub(" ", passage.text)):
+        tokens = _WORD_OR_NUMBER.findall(sentence)
+        for position, token in enumerate(tokens):
+            if _COUNT.fullmatch(token) and not _YEAR_NUMBER.fullmatch(token):
+                words += _content_words(tokens[position + 1 :], after)
+                words += _content_words(tokens[:position][::-1], before)
+    return words
+
+
+def _content_words(tokens: list[str], most: int) -> list[str]:
+    words = [t for t in tokens if not (_COUNT.fullmatch(t) or t[0] in "(£" or t.lower() in STOPWORDS)]
+    return words[:most]
+
+
 def passage_can_answer(passage: Passage, expects: str) -> bool:
     """A passage with no number cannot say how many; one with no amount cannot say what it cost."""
     if expects == "money":
@@ -141,6 +172,11 @@ class Searcher:
         self._common_stems = _common_stems(self._passage_stems, COMMON_SHARE) | set(tokenize(SELF_WORDS))
         self._passage_words = [sorted(set(re.findall(r"[a-z]{5,}", normalise(p.text)))) for p in passages]
         self._place_tokens = _place_tokens(index.corpus, embedder)
+        counted = [counted_words(p) for p in passages]
+        self._counted_stems = [
+            set(tokenize(" ".join([*words, *self.analyzer.expand(" ".join(words))]))) for words in counted
+        ]  # "BOCUs" counts boroughs: an acronym brings its expansion
+        self._counted_tokens = _counted_tokens(counted, embedder)
         self._passage_labels = [set(labels_in(p.text)) for p in passages]
         present = {r.slug: r.date.year for r in self.corpus.reports if r.date is not None}
         self._passage_years = [
@@ -269,31 +305,85 @@ class Searcher:
 
     def _decline_reason(self, query: Query, position: int, top: Hit, encoded: Encoded) -> str:
         """Why the first passage does not answer the question, in words; '' when it does."""
-        config = self.config
-        if config.decline_unknown_names:
-            named = {name.lower() for name in query.unknown_names}
-            places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
-            if query.unknown_names or places:
-                return f"The report never mentions {_listed(query.unknown_names + places)}."
-        if config.decline_unknown_names and top.passage.kind == "table":
-            missing = [name for name in query.places if not self._has_row(position, name)]
-            if missing:
-                return f"The closest passage is a table with no row for {_listed(missing)}."
-        if config.decline_missing_quantity and not passage_can_answer(top.passage, query.expects):
-            return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
-        if (
-            config.decline_unmentioned
-            and query.labels
-            and not set(query.labels) & self._passage_labels[position]
-        ):
-            return f"The closest passage never mentions {_listed([label.title() for label in query.labels])}."
-        if config.decline_other_years and query.years and not self.speaks_of(position, query.years):
-            return f"The closest passage says nothing about {_years_text(query.years)}."
-        if config.decline_unmentioned:
-            missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
-            if missing:
-                return f"The closest passage never mentions {_listed(missing)}."
-        return "" if top.score >= config.answer_min_score else _NOTHING_CLOSE
+        checks = (
+            self._unknown_reason,
+            self._missing_row_reason,
+            self._answer_kind_reason,
+            self._label_reason,
+            self._year_reason,
+            self._unmentioned_reason,
+            self._uncounted_reason,
+        )
+        for check in checks:
+            reason = check(query, position, encoded)
+            if reason:
+                return reason
+        return "" if top.score >= self.config.answer_min_score else _NOTHING_CLOSE
+
+    def _unknown_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        if not self.config.decline_unknown_names:
+            return ""
+        named = {name.lower() for name in query.unknown_names}
+        places = [w for w in query.placed if w not in named and self.is_place(w, encoded)]
+        if query.unknown_names or places:
+            return f"The report never mentions {_listed(query.unknown_names + places)}."
+        return ""
+
+    def _missing_row_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        if not self.config.decline_unknown_names or self.corpus.passages[position].kind != "table":
+            return ""
+        missing = [name for name in query.places if not self._has_row(position, name)]
+        return f"The closest passage is a table with no row for {_listed(missing)}." if missing else ""
+
+    def _answer_kind_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        passage = self.corpus.passages[position]
+        if not self.config.decline_missing_quantity or passage_can_answer(passage, query.expects):
+            return ""
+        return f"The closest passage gives no {_EXPECTED_NAMES[query.expects]} to answer with."
+
+    def _label_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        if not self.config.decline_unmentioned or not query.labels:
+            return ""
+        if set(query.labels) & self._passage_labels[position]:
+            return ""
+        return f"The closest passage never mentions {_listed([label.title() for label in query.labels])}."
+
+    def _year_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        if not self.config.decline_other_years or not query.years or self.speaks_of(position, query.years):
+            return ""
+        return f"The closest passage says nothing about {_years_text(query.years)}."
+
+    def _unmentioned_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        if not self.config.decline_unmentioned:
+            return ""
+        missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
+        return f"The closest passage never mentions {_listed(missing)}." if missing else ""
+
+    def _uncounted_reason(self, query: Query, position: int, encoded: Encoded) -> str:
+        """'How many X': one of the passage's figures must count X ('30,000 police officers')."""
+        config, passage = self.config, self.corpus.passages[position]
+        if not config.decline_missing_quantity or query.expects != "number" or passage.kind == "chart":
+            return ""
+        if not query.asked or any(self.counts(position, word, encoded) for word in query.asked):
+            return ""
+        return f"The closest passage gives no figure for {_listed(query.asked)}."
+
+    def counts(self, position: int, word: str, encoded: Encoded) -> bool:
+        """Is one of the passage's figures a count of this question word (or of a word close to it)?"""
+        stems = self._word_stems(word)
+        if stems & self._counted_stems[position]:
+            return True
+        if any(_same_root(stem, other) for stem in stems for other in self._counted_stems[position]):
+            return True
+        vectors = self._word_vectors(word, encoded)
+        counted = self._counted_tokens[position]
+        if len(vectors) == 0 or len(counted) == 0:
+            return len(vectors) == 0
+        return _mean_best_cosine(vectors, counted) >= COUNTED_MIN_SIMILARITY
+
+    def _word_stems(self, word: str) -> set[str]:
+        """A question word's stems, with the report's terms for it and its acronym's expansion."""
+        return set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
 
     def _has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is the place London, the whole its rows make up?"""
@@ -318,7 +408,7 @@ class Searcher:
 
     def mentions(self, position: int, word: str, encoded: Encoded) -> bool:
         """Does the passage name this question word, or a word the model finds close to it here?"""
-        stems = set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
+        stems = self._word_stems(word)
         if stems & self._passage_stems[position] or stems & self._common_stems:
             return True  # named here, or a word the whole report is about ('drug')
         if any(_same_root(stem, other) for stem in stems for other in self._passage_stems[position]):
@@ -339,6 +429,7 @@ class Searcher:
 COMMON_SHARE = 0.25
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 PLACE_MIN_SIMILARITY = 0.5  # a word after "in" this close to a borough is a place (chosen on tuning)
+COUNTED_MIN_SIMILARITY = 0.5  # a question word this close to a counted word is what it counts
 
 
 def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
@@ -351,6 +442,14 @@ def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
         for tokens, place in zip(encoded.tokens, places, strict=True)
     ]
     return np.vstack(rows) if rows else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
+def _counted_tokens(counted: list[list[str]], embedder: Embedder) -> list[np.ndarray]:
+    """Token vectors of each passage's counted words, read together (one short text a passage)."""
+    texts = [" ".join(words) for words in counted]
+    encoded = embedder.encode_tokens([text or "-" for text in texts])
+    empty = np.zeros((0, embedder.dimension), dtype=np.float32)
+    return [tokens if text else empty for tokens, text in zip(encoded.tokens, texts, strict=True)]
 
 
 _NOTHING_CLOSE = "No passage of the report is close enough to the question."

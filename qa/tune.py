@@ -116,7 +116,7 @@ ABLATION: list[tuple[str, dict[str, object]]] = [
         dict(decline_missing_quantity=False, decline_unmentioned=False, decline_other_years=False),
     ),
     (
-        "+ decline when the passage has no number, amount, date or person's name asked for",
+        "+ decline when the passage has no number, amount, date or name asked for, or no figure for it",
         dict(decline_unmentioned=False, decline_other_years=False),
     ),
     ("+ decline when the passage never mentions what is asked about", dict(decline_other_years=False)),

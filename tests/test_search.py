@@ -102,7 +102,7 @@ def test_holdout_targets(searcher: Searcher) -> None:
     assert report.mrr >= 0.93
     assert report.answer_correct >= 0.90
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.74  # 0.756 measured; target 0.90 not met (README)
+    assert report.offtopic_declined >= 0.76  # 0.780 measured; target 0.90 not met (README)
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -380,3 +380,38 @@ def test_capitals_the_report_never_uses_are_unknown_names(searcher: Searcher) ->
     assert searcher.analyse("results of Operation MARTEL").unknown_names == []  # the report's own
     assert searcher.analyse("what does the MMDP do").unknown_names == []  # initials of its names
     assert searcher.analyse("HOW MANY CANNABIS FACTORIES WERE FOUND").unknown_names == []
+
+
+def test_what_a_passages_figures_count(corpus) -> None:  # noqa: ANN001
+    from qa.search import counted_words
+
+    assert {"police", "officers", "staff"} <= set(counted_words(corpus.resolve("2")))
+    assert "companies" in counted_words(corpus.resolve("14"))  # "(of which there are 950 in London)"
+    assert "Crackhouse" in counted_words(corpus.resolve("table-1"))  # a table counts what its header names
+    assert "Inquiry" not in counted_words(corpus.resolve("C"))  # "Recommendation 61" is a label
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many offenders in London are currently on a Drug Rehabilitation Requirement?",
+        "How many suspicious transactions have chemical companies reported since August?",
+    ],
+)
+def test_how_many_needs_a_figure_for_what_is_counted(searcher: Searcher, question: str) -> None:
+    result = searcher.ask(question)
+    assert not result.answered and result.reason.startswith("The closest passage gives no figure for")
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How many boroughs have dedicated drug units?", "8"),  # counted as 'BOCUs'
+        ("How many chemical companies are there in London?", "14"),
+        ("How many police officers does the MPS have?", "2"),
+        ("how many kilograms of cocaine did the MMDP seize", "5"),
+    ],
+)
+def test_how_many_answered_when_a_figure_counts_it(searcher: Searcher, question: str, expected: str) -> None:
+    result = searcher.ask(question)
+    assert result.answered and result.hits[0].passage.id == expected, result.reason
