@@ -90,7 +90,10 @@ def expected_answer(question: str) -> str:
 _COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*?)\s+cost\b", re.I)
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
-_WHAT_IS = re.compile(r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+ing\b)(.*)", re.I)
+_WHAT_IS = re.compile(  # "what is county lines"; not "what is shown", "what is being done"
+    r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+(?:ing|ed|wn)\b|done\b|said\b|meant\b)(.*)",
+    re.I,
+)
 _YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
 # Words for "some figures about it" or "what it is called": they say how an answer is given, not
 # what it is about ("number of overdose deaths" asks about overdose deaths).
@@ -102,6 +105,11 @@ _MEASURE_WORDS = frozenset(
 )
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
+)
+# Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
+_ADVERBS = frozenset(
+    "actually really currently exactly basically roughly approximately typically usually generally "
+    "still even ever now today nowadays already also presumably supposedly".split()
 )
 _LOCATIVE = re.compile(r"\b(?:in|at|from|across|around|near|outside)\s+([A-Za-z][A-Za-z']+)")
 _NAME = r"[A-Z][A-Za-z'\-]+"
@@ -134,7 +142,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     asked = in_report_terms(asked)  # 'weed farms' is asked as 'cannabis factories'
     words: list[str] = []
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
-        if word in STOPWORDS or len(words) == limit:
+        if word in STOPWORDS or word in _ADVERBS or len(words) == limit:
             break
         if word not in _MEASURE_WORDS:
             words.append(word)
@@ -218,6 +226,8 @@ _DEFINITION = re.compile(
     r"\b(?:stand|stands|mean|means|meaning|acronym|abbreviat\w*|short for|full form|defin\w*)\b", re.I
 )
 
+_ORDINALS = {"first": 1, "second": 2, "third": 3}
+
 # How readers name a passage inside a question; each pattern yields a citation id.
 _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bfinancial implications?\s*(?:para(?:graph)?\s*)?(\d)\b", re.I), "D{}"),
@@ -225,6 +235,7 @@ _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?:¶|§)\s*(\d{1,3})\b"), "{}"),
     (re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.I), "{}"),
     (re.compile(r"\b(?:table|chart)\s*[-_ ]?\s*\d\b", re.I), "{0}"),
+    (re.compile(r"\b(first|second|third)\s+(table|chart)\b", re.I), "ordinal"),
     (re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"), "{}"),
     (re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
     (re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"), "{}"),
@@ -249,7 +260,10 @@ class QueryAnalyzer:
         for pattern, template in _CITATION_PATTERNS:
             match = pattern.search(question)
             if match:
-                ref = template.format(match.group(match.lastindex or 0))
+                if template == "ordinal":
+                    ref = f"{match.group(2)}-{_ORDINALS[match.group(1).lower()]}"
+                else:
+                    ref = template.format(match.group(match.lastindex or 0))
                 passage = self.corpus.resolve(canonical_id(ref))
                 if passage is not None:
                     return passage

@@ -357,7 +357,9 @@ class Searcher:
         if not self.config.decline_unmentioned:
             return ""
         missing = [word for word in query.asked if not self.mentions(position, word, encoded)]
-        return f"The closest passage never mentions {_listed(missing)}." if missing else ""
+        if missing and (query.asked[-1] in missing or 2 * len(missing) >= len(query.asked)):
+            return f"The closest passage never mentions {_listed(missing)}."
+        return ""
 
     def _uncounted_reason(self, query: Query, position: int, encoded: Encoded) -> str:
         """'How many X': one of the passage's figures must count X ('30,000 police officers')."""

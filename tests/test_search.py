@@ -96,13 +96,13 @@ def test_table_row_is_the_answer_for_a_borough(searcher: Searcher) -> None:
 def test_holdout_targets(searcher: Searcher) -> None:
     """Regression floor on the untouched hold-out half (README, Retrieval quality)."""
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
-    assert report.answerable >= 230 and report.offtopic >= 80
-    assert report.recall_at_1 >= 0.91, report.misses
-    assert report.recall_at_3 >= 0.96, report.misses  # 0.970 measured; target 0.97
-    assert report.mrr >= 0.93
-    assert report.answer_correct >= 0.90
+    assert report.answerable >= 260 and report.offtopic >= 95
+    assert report.recall_at_1 >= 0.92, report.misses
+    assert report.recall_at_3 >= 0.97, report.misses
+    assert report.mrr >= 0.94
+    assert report.answer_correct >= 0.92
     assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.76  # 0.780 measured; target 0.90 not met (README)
+    assert report.offtopic_declined >= 0.75  # 0.770 measured; target 0.90 not met (README)
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -415,3 +415,22 @@ def test_how_many_needs_a_figure_for_what_is_counted(searcher: Searcher, questio
 def test_how_many_answered_when_a_figure_counts_it(searcher: Searcher, question: str, expected: str) -> None:
     result = searcher.ask(question)
     assert result.answered and result.hits[0].passage.id == expected, result.reason
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("What is shown in the second chart?", "chart-2"), ("what is the first table about", "table-1")],
+)
+def test_ordinal_citations(searcher: Searcher, question: str, expected: str) -> None:
+    result = searcher.ask(question)
+    assert result.lookup and result.answered and result.hits[0].passage.id == expected
+
+
+def test_verbs_adverbs_and_modifiers_are_not_what_is_asked_about(searcher: Searcher) -> None:
+    from qa.query import asked_words
+
+    assert asked_words("What is shown in the second chart?") == []
+    assert asked_words("What are committee members actually asked to do?") == ["committee", "members"]
+    # A missing modifier is not enough to decline when the thing itself is named ('strategy').
+    result = searcher.ask("What was the national drugs strategy called?")
+    assert result.answered and result.hits[0].passage.id == "1"
