@@ -449,7 +449,8 @@ def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
 def _counted_tokens(counted: list[list[str]], embedder: Embedder) -> list[np.ndarray]:
     """Token vectors of each passage's counted words, read together (one short text a passage)."""
     texts = [" ".join(words) for words in counted]
-    encoded = embedder.encode_tokens([text or "-" for text in texts])
+    # Small batches: one batch of all 61 texts, padded to the longest, adds ~40 MB of peak memory.
+    encoded = embedder.encode_tokens([text or "-" for text in texts], batch_size=4)
     empty = np.zeros((0, embedder.dimension), dtype=np.float32)
     return [tokens if text else empty for tokens, text in zip(encoded.tokens, texts, strict=True)]
 
