@@ -36,7 +36,7 @@ class Query:
     placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
-    places: list[str] = field(default_factory=list)  # names after in/at/for/from: ["City of London"]
+    named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of London"]
 
 
 _ASKS_QUANTITY = re.compile(
@@ -274,8 +274,10 @@ class QueryAnalyzer:
         found: list[str] = []
         for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
             for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
-                expansion = self.acronyms.get(candidate) or (word.isupper() and self.coined.get(candidate))
-                if not expansion:
+                expansion = self.acronyms.get(candidate)
+                if expansion is None and word.isupper():
+                    expansion = self.coined.get(candidate)  # "MMDP": initials the report never uses
+                if expansion is None:
                     continue
                 if word.islower() and word in self._lower_words:
                     continue  # an ordinary word the report also uses ("dip" would be DIP)

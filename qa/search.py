@@ -332,7 +332,7 @@ class Searcher:
     def _missing_row_reason(self, query: Query, position: int, encoded: Encoded) -> str:
         if not self.config.decline_unknown_names or self.corpus.passages[position].kind != "table":
             return ""
-        missing = [name for name in query.places if not self._has_row(position, name)]
+        missing = [name for name in query.named_places if not self._has_row(position, name)]
         return f"The closest passage is a table with no row for {_listed(missing)}." if missing else ""
 
     def _answer_kind_reason(self, query: Query, position: int, encoded: Encoded) -> str:
