@@ -217,6 +217,21 @@ def coined_acronyms(corpus: Corpus) -> dict[str, str]:
     return coined
 
 
+COMMON_ACRONYM_SHARE = 0.1  # chosen on tuning: 0.05-0.15 give the same figures
+
+
+def _common_acronym_expansions(corpus: Corpus, acronyms: dict[str, str], share: float) -> set[str]:
+    """Expansions of acronyms the report uses all over ('MPS'): spelling them out in a question only
+    pulls it towards the passages that define them (the summary, the list of abbreviations)."""
+    texts = [p.text for p in corpus.passages]
+    common = set()
+    for short, long in acronyms.items():
+        pattern = re.compile(rf"\b{re.escape(short)}s?\b")
+        if sum(1 for text in texts if pattern.search(text)) >= share * len(texts):
+            common.add(long)
+    return common
+
+
 def _nickname_words(question: str) -> set[str]:
     """The words of the everyday terms a question uses ('scotland', 'yard'): never unknown names."""
     return {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
@@ -227,6 +242,15 @@ _DEFINITION = re.compile(
 )
 
 _ORDINALS = {"first": 1, "second": 2, "third": 3}
+_DOCUMENT = r"(?:this|the)\s+(?:[\w']+\s+)?(?:report|document|paper)"
+# A question about the report as a whole ("what is this report about?") is answered by its summary.
+_ABOUT_THE_REPORT = re.compile(
+    rf"\bwhat(?:'s|\s+is|\s+was)\s+{_DOCUMENT}\s+(?:about|for)\b(?!\s+\w)"
+    rf"|\b(?:purpose|aim|point|subject|topic|gist)\s+of\s+{_DOCUMENT}\b(?!\s+(?:on|about|for)\b)"
+    rf"|\bsummari[sz]e\s+{_DOCUMENT}\b|\b{_DOCUMENT}\s+in\s+a\s+nutshell\b"
+    rf"|\bwhat\s+does\s+{_DOCUMENT}\s+(?:set\s+out|aim|try|seek)\s+to\s+do\b",
+    re.I,
+)
 
 # How readers name a passage inside a question; each pattern yields a citation id.
 _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -236,6 +260,7 @@ _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.I), "{}"),
     (re.compile(r"\b(?:table|chart)\s*[-_ ]?\s*\d\b", re.I), "{0}"),
     (re.compile(r"\b(first|second|third)\s+(table|chart)\b", re.I), "ordinal"),
+    (_ABOUT_THE_REPORT, "summary"),
     (re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"), "{}"),
     (re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
     (re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"), "{}"),
@@ -250,6 +275,7 @@ class QueryAnalyzer:
         self.options = options or Expansions()
         self.acronyms = corpus.acronyms
         self.coined = coined_acronyms(corpus)
+        self._common_expansions = _common_acronym_expansions(corpus, self.acronyms, COMMON_ACRONYM_SHARE)
         body = " ".join(p.text for p in corpus.passages)
         self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
@@ -349,7 +375,7 @@ class QueryAnalyzer:
         everyday = report_terms(question)
         options = self.options
         dense_extra = [
-            *(expansions if options.acronyms_dense else []),
+            *([e for e in expansions if e not in self._common_expansions] if options.acronyms_dense else []),
             *(everyday if options.everyday_dense else []),
         ]
         keyword_extra = [

@@ -363,8 +363,7 @@ class Searcher:
 
     def _uncounted_reason(self, query: Query, position: int, encoded: Encoded) -> str:
         """'How many X': one of the passage's figures must count X ('30,000 police officers')."""
-        config, passage = self.config, self.corpus.passages[position]
-        if not config.decline_missing_quantity or query.expects != "number" or passage.kind == "chart":
+        if not self.config.decline_missing_quantity or query.expects != "number":
             return ""
         if not query.asked or any(self.counts(position, word, encoded) for word in query.asked):
             return ""
