@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 
 PASSAGE_KINDS = ("paragraph", "table", "chart", "abbreviations", "section")
@@ -520,7 +521,7 @@ class Corpus:
             # Later reports never shadow an earlier report's ids.
             self._by_id.setdefault(passage.id.lower(), position)
 
-    @property
+    @cached_property
     def acronyms(self) -> dict[str, str]:
         """Acronym -> expansion, from the lists of abbreviations, then from definitions in the text."""
         table: dict[str, str] = {}

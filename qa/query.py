@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from qa.corpus import Corpus, Passage, canonical_id
-from qa.text import STOPWORDS, normalise, tokenize, years_in
+from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
 from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
 
@@ -149,9 +150,9 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     return words
 
 
-_ACT_YEAR = re.compile(r"\bact\s+(?:of\s+)?(?:19|20)\d\d\b", re.I)  # part of a name, not a time
-_FROM_YEAR = re.compile(r"\b(?:since|after|beyond|from)\s+(?:[a-z]+\s+)?(?:19|20)\d\d\b", re.I)
-_UP_TO_YEAR = re.compile(r"\b(?:before|until|till|prior\s+to|up\s+to)\s+(?:[a-z]+\s+)?(?:19|20)\d\d\b", re.I)
+_ACT_YEAR = re.compile(rf"\bact\s+(?:of\s+)?{YEAR}\b", re.I)  # part of a name, not a time
+_FROM_YEAR = re.compile(rf"\b(?:since|after|beyond|from)\s+(?:[a-z]+\s+)?{YEAR}\b", re.I)
+_UP_TO_YEAR = re.compile(rf"\b(?:before|until|till|prior\s+to|up\s+to)\s+(?:[a-z]+\s+)?{YEAR}\b", re.I)
 
 
 OPEN_END = 9999  # "since 1999" asks about 1999 to OPEN_END
@@ -196,8 +197,7 @@ def _is_keyword_query(question: str, most_words: int = 10) -> bool:
     return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
 
 
-_MONTH_NAMES = "january february march april may june july august september october november december"
-_MONTHS = {month[:3]: month for month in _MONTH_NAMES.split()} | {"sept": "september"}
+_MONTHS = {month[:3]: month for month in MONTH_NAMES} | {"sept": "september"}
 
 
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|for\s+)?[A-Z][a-z]+){2,}")
@@ -232,9 +232,10 @@ def _common_acronym_expansions(corpus: Corpus, acronyms: dict[str, str], share: 
     return common
 
 
-def _nickname_words(question: str) -> set[str]:
+@lru_cache(maxsize=1024)  # asked for by three checks of the same question
+def _nickname_words(question: str) -> frozenset[str]:
     """The words of the everyday terms a question uses ('scotland', 'yard'): never unknown names."""
-    return {word for phrase in everyday_phrases(question) for word in phrase.lower().split()}
+    return frozenset(word for phrase in everyday_phrases(question) for word in phrase.lower().split())
 
 
 _DEFINITION = re.compile(

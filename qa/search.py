@@ -14,7 +14,7 @@ import numpy as np
 from qa.corpus import Corpus, Passage, Span, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import OPEN_END, Expansions, Query, QueryAnalyzer, labels_in
-from qa.text import STOPWORDS, normalise, tokenize, years_in
+from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
 from qa.thesaurus import report_terms
 
 
@@ -75,11 +75,12 @@ class Result:
 # ---------------------------------------------------------------------------
 # What a passage must hold to answer what the question expects.
 
-_HAS_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|hundred|thousand|"
-    r"million|half|dozen)\b",
-    re.I,
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    "seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
+    "million|dozen|half"
 )
+_HAS_NUMBER = re.compile(rf"\d|\b(?:{_NUMBER_WORDS})\b", re.I)
 # "Recommendation 61", "Chart 3", "section 8": numbers that label something rather than count it.
 _LABEL_NUMBER = re.compile(
     r"\b(?:recommendation|paragraph|para|chart|table|section|report|paper|question|q|scd|phase|article|"
@@ -93,20 +94,11 @@ _HAS_PERSON = re.compile(  # a title and a name: "Assistant Commissioner Ghaffur
     r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
 )
 _HAS_MONEY = re.compile(r"£|\b(?:million|billion|pounds)\b", re.I)
-_HAS_DATE = re.compile(
-    r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|october|"
-    r"november|december|spring|summer|autumn|winter)\b",
-    re.I,
-)
+_HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
 
 
-_COUNT = re.compile(
-    r"(?:\d[\d,.]*%?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
-    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
-    r"hundred|thousand|million|dozen|half)",
-    re.I,
-)
-_YEAR_NUMBER = re.compile(r"(?:19|20)\d\d")
+_COUNT = re.compile(rf"\d[\d,.]*%?|{_NUMBER_WORDS}", re.I)
+_YEAR_NUMBER = re.compile(YEAR)
 _WORD_OR_NUMBER = re.compile(r"£?\d[\d,.]*%?|[A-Za-z][A-Za-z'\-]*|\(\d+\)")
 
 
@@ -178,6 +170,7 @@ class Searcher:
         ]  # "BOCUs" counts boroughs: an acronym brings its expansion
         self._counted_tokens = _counted_tokens(counted, embedder)
         self._passage_labels = [set(labels_in(p.text)) for p in passages]
+        self._folded_tables = {i: _folded(p.text) for i, p in enumerate(passages) if p.kind == "table"}
         present = {r.slug: r.date.year for r in self.corpus.reports if r.date is not None}
         self._passage_years = [
             years_in(p.text, present.get(p.doc)) | ({present[p.doc]} if p.doc in present else set())
@@ -371,10 +364,7 @@ class Searcher:
 
     def counts(self, position: int, word: str, encoded: Encoded) -> bool:
         """Is one of the passage's figures a count of this question word (or of a word close to it)?"""
-        stems = self._word_stems(word)
-        if stems & self._counted_stems[position]:
-            return True
-        if any(_same_root(stem, other) for stem in stems for other in self._counted_stems[position]):
+        if _shares_stem(self._word_stems(word), self._counted_stems[position]):
             return True
         vectors = self._word_vectors(word, encoded)
         counted = self._counted_tokens[position]
@@ -389,10 +379,7 @@ class Searcher:
     def _has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is the place London, the whole its rows make up?"""
 
-        def folded(text: str) -> str:
-            return " ".join(normalise(text).replace("&", " and ").split())
-
-        return folded(name) in folded(self.corpus.passages[position].text) or name == "London"
+        return _folded(name) in self._folded_tables[position] or name == "London"
 
     def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
         """Does the passage speak of a year in this span? The report's own year always counts: a
@@ -410,10 +397,8 @@ class Searcher:
     def mentions(self, position: int, word: str, encoded: Encoded) -> bool:
         """Does the passage name this question word, or a word the model finds close to it here?"""
         stems = self._word_stems(word)
-        if stems & self._passage_stems[position] or stems & self._common_stems:
-            return True  # named here, or a word the whole report is about ('drug')
-        if any(_same_root(stem, other) for stem in stems for other in self._passage_stems[position]):
-            return True  # 'seized' and 'seizures', which the stemmer leaves apart
+        if stems & self._common_stems or _shares_stem(stems, self._passage_stems[position]):
+            return True  # named here (or by a word of the same root), or what the whole report is about
         if len(word) >= 7 and difflib.get_close_matches(word, self._passage_words[position], 1, 0.85):
             return True  # a misspelling of one of its words ('methamfetamine')
         vectors = self._word_vectors(word, encoded)
@@ -458,10 +443,20 @@ _NOTHING_CLOSE = "No passage of the report is close enough to the question."
 _EXPECTED_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
 
 
+def _shares_stem(stems: set[str], others: set[str]) -> bool:
+    """A stem in both sets, or two of the same root ('seized' and 'seizures' stem apart)."""
+    return bool(stems & others) or any(_same_root(stem, other) for stem in stems for other in others)
+
+
 def _same_root(stem: str, other: str, most_extra: int = 2) -> bool:
     """'seiz' and 'seizur': one stem (of 4+ letters) starts the other, with a short ending left."""
     short, long = sorted((stem, other), key=len)
     return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= most_extra
+
+
+def _folded(text: str) -> str:
+    """Text compared for table rows: normalised, '&' read as 'and', spacing collapsed."""
+    return " ".join(normalise(text).replace("&", " and ").split())
 
 
 def _years_text(years: tuple[int, int]) -> str:

@@ -85,11 +85,12 @@ def tokenize(text: str) -> list[str]:
 # ---------------------------------------------------------------------------
 # Years a text speaks of.
 
-_YEAR = r"(?:19|20)\d\d"
-_FINANCIAL_YEAR = re.compile(rf"\b({_YEAR})\s?[/\-]\s?(\d\d(?:\d\d)?)\b")
-_YEAR_RANGE = re.compile(rf"\b({_YEAR})\s+(?:to|until|-|–)\s+(?:[a-z]+\s+)?({_YEAR})\b")
-_ONE_YEAR = re.compile(rf"\b{_YEAR}\b")
-_SINCE_YEAR = re.compile(rf"\bsince\s+(?:[a-z]+\s+)?({_YEAR})\b")
+YEAR = r"(?:19|20)\d\d"  # a year a report of ours can speak of
+MONTH_NAMES = "january february march april may june july august september october november december".split()
+_FINANCIAL_YEAR = re.compile(rf"\b({YEAR})\s?[/\-]\s?(\d\d(?:\d\d)?)\b")
+_YEAR_RANGE = re.compile(rf"\b({YEAR})\s+(?:to|until|-|–)\s+(?:[a-z]+\s+)?({YEAR})\b")
+_ONE_YEAR = re.compile(rf"\b{YEAR}\b")
+_SINCE_YEAR = re.compile(rf"\bsince\s+(?:[a-z]+\s+)?({YEAR})\b")
 _RELATIVE_YEAR = re.compile(r"\b(this|last|next|previous|current)\s+(?:financial\s+)?year\b")
 _RELATIVE_OFFSET = {"this": 0, "current": 0, "last": -1, "previous": -1, "next": 1}
 
