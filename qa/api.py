@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
 
 from qa.config import MODEL_NAME
+from qa.corpus import AmbiguousId, Corpus, Report
 from qa.limits import require_json
 from qa.schemas import (
+    AmbiguousOut,
     AskRequest,
     AskResponse,
     ErrorOut,
@@ -54,36 +56,70 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     """Answer a question with the report's own sentence and the passages it cites, best first."""
     started = time.perf_counter()
     service = ready_service(request)
-    result, _cached = await service.ask(body.question, body.top_k)
-    response = response_from_result(result, took_ms=(time.perf_counter() - started) * 1000)
+    docs = known_docs(service.corpus, body.docs)
+    result, _cached = await service.ask(body.question, body.top_k, docs=docs)
+    took_ms = (time.perf_counter() - started) * 1000
+    response = response_from_result(result, service.corpus, took_ms=took_ms)
     response.question = body.question
     return response
 
 
+def known_docs(corpus: Corpus, docs: list[str] | None) -> tuple[str, ...] | None:
+    """The asked-for reports in library order, or a 422 naming the first unknown one."""
+    if docs is None:
+        return None
+    for doc in docs:
+        if corpus.report(doc) is None:
+            raise HTTPException(status_code=422, detail=f"docs: no report {doc[:200]!r} in the library")
+    wanted = set(docs)
+    return tuple(doc for doc in corpus.docs if doc in wanted)
+
+
+def default_report(request: Request, corpus: Corpus, doc: str | None) -> Report:
+    """The report a route without a doc in its path means: ?doc=, else the library's default."""
+    if doc is not None:
+        report = corpus.report(doc)
+        if report is None:
+            raise HTTPException(status_code=404, detail=f"no report {doc[:200]!r}")
+        return report
+    report = corpus.report(corpus.default_doc(request.app.state.settings.default_doc))
+    assert report is not None
+    return report
+
+
 @router.get("/api/passages", response_model=PassageList, responses=ERRORS, tags=["passages"])
-def list_passages(request: Request) -> PassageList:
-    """Every passage of the report in document order."""
+def list_passages(request: Request, doc: str | None = Query(None, max_length=200)) -> PassageList:
+    """Every passage of a report in document order (the default report unless ?doc= names one)."""
     corpus = ready_service(request).corpus
-    passages = [passage_out(p, *corpus.neighbours(p)) for p in corpus.passages]
-    return PassageList(doc=corpus.reports[0].slug, count=len(passages), passages=passages)
+    report = default_report(request, corpus, doc)
+    passages = [passage_out(p, *corpus.neighbours(p), report=report) for p in report.passages]
+    return PassageList(doc=report.slug, count=len(passages), passages=passages)
 
 
 @router.get(
     "/api/passages/{ref}",
     response_model=PassageOut,
-    responses={404: {"model": ErrorOut, "description": "No passage has that id"}, **ERRORS},
+    responses={
+        404: {"model": ErrorOut, "description": "No passage has that id"},
+        409: {"model": AmbiguousOut, "description": "Several reports have that id: add ?doc="},
+        **ERRORS,
+    },
     tags=["passages"],
 )
-def get_passage(ref: str, request: Request) -> PassageOut:
+def get_passage(ref: str, request: Request, doc: str | None = Query(None, max_length=200)) -> Response:
     """One passage by citation id: `16`, `¶16`, `para 16`, `D4`, `table-1`, `summary` (any case)."""
     corpus = ready_service(request).corpus
-    passage = corpus.resolve(ref[:100])
+    scope = default_report(request, corpus, doc).slug if doc is not None else None
+    try:
+        passage = corpus.resolve(ref[:100], doc=scope)
+    except AmbiguousId as ambiguous:
+        detail = f"{ref[:100]!r} is in {len(ambiguous.docs)} reports; add ?doc= to choose one"
+        return JSONResponse({"detail": detail, "docs": ambiguous.docs}, status_code=409)
     if passage is None:
-        raise HTTPException(
-            status_code=404,
-            detail=f"no passage {ref[:100]!r}; ids are {', '.join(corpus.ids)}",
-        )
-    return passage_out(passage, *corpus.neighbours(passage))
+        ids = corpus.ids if scope is None else [p.id for p in corpus.passages_of(scope)]
+        raise HTTPException(status_code=404, detail=f"no passage {ref[:100]!r}; ids are {', '.join(ids)}")
+    out = passage_out(passage, *corpus.neighbours(passage), report=corpus.report_of(passage))
+    return JSONResponse(out.model_dump())
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": ErrorOut}}, tags=["health"])
@@ -96,6 +132,7 @@ def health(request: Request) -> Health | JSONResponse:
         return JSONResponse({"status": "starting", "detail": detail}, status_code=503)
     return Health(
         status="ok",
+        reports=len(service.corpus.reports),
         passages=len(service.corpus.passages),
         model=MODEL_NAME,
         index=service.searcher.fingerprint,

@@ -19,6 +19,7 @@ from qa.headers import SecurityHeaders
 from qa.limits import BodyLimit, HeaderLimit, RateLimit
 from qa.pages import STATIC_DIR, error_page, wants_html
 from qa.pages import router as pages_router
+from qa.reports_api import router as reports_router
 from qa.service import AnswerService
 from qa.startup import load_service
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     _install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(api_router)
+    app.include_router(reports_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

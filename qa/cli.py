@@ -60,7 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"error: {_first_error(error)}", file=sys.stderr)
         return 2
     searcher = _searcher(_settings(args))
-    response = response_from_result(searcher.ask(request.question, request.top_k))
+    response = response_from_result(searcher.ask(request.question, request.top_k), searcher.corpus)
     if args.json:
         print(response.model_dump_json(indent=2))
         return 0

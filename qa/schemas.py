@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Annotated
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.corpus import Passage, passage_label
+from qa.corpus import Corpus, Passage, Report, passage_label
 from qa.search import Hit, Result
 
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 10
+MAX_DOCS = 50
 # Control characters (bar whitespace), zero-width marks, BOM and lone surrogates (which JSON
 # can carry as "\ud800" but UTF-8 cannot encode).
 _INVISIBLE = re.compile(
@@ -47,6 +50,12 @@ class AskRequest(BaseModel):
         json_schema_extra={"minLength": 1, "pattern": _VISIBLE},
     )
     top_k: int = Field(3, ge=1, le=MAX_TOP_K, description="How many citations to return (an integer, 1-10).")
+    docs: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_DOCS,
+        description="Limit the question to these reports (1-50 docs, as /api/reports lists them).",
+    )
 
     @field_validator("top_k", mode="before")
     @classmethod
@@ -75,8 +84,10 @@ class AnswerOut(BaseModel):
 
 
 class Citation(BaseModel):
-    doc: str
-    paragraph: str
+    doc: str = Field(description="The report it cites (its file name without .txt).")
+    doc_title: str
+    doc_date: str | None = Field(description="The report's date, ISO yyyy-mm-dd.")
+    paragraph: str = Field(description="The passage id within its report.")
     label: str
     section: str
     heading: str
@@ -102,6 +113,8 @@ class AskResponse(BaseModel):
 
 class PassageOut(BaseModel):
     doc: str
+    doc_title: str
+    doc_date: str | None
     id: str
     label: str
     kind: str
@@ -114,7 +127,7 @@ class PassageOut(BaseModel):
 
 
 class PassageList(BaseModel):
-    doc: str
+    doc: str = Field(description="The report listed (the default report unless ?doc= names one).")
     count: int
     passages: list[PassageOut]
 
@@ -125,19 +138,34 @@ class ErrorOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+    reports: int = Field(description="How many reports the library holds.")
     passages: int
     model: str
-    index: str
+    index: str = Field(description="The index fingerprint: changes with every build.")
 
 
-def passage_url(passage_id: str) -> str:
-    return f"/p/{passage_id}"
+def passage_url(passage: Passage) -> str:
+    return report_passage_url(passage.doc, passage.id)
 
 
-def citation_from_hit(hit: Hit) -> Citation:
+def report_meta(report: Report) -> ReportMeta:
+    return ReportMeta(
+        doc=report.slug,
+        title=report.title,
+        report=None if report.number is None else str(report.number),
+        date=report.date.isoformat() if report.date else None,
+        by=report.by,
+        committee=report.committee,
+        url=f"/r/{quote(report.slug, safe='')}",
+    )
+
+
+def citation_from_hit(hit: Hit, report: Report) -> Citation:
     passage = hit.passage
     return Citation(
         doc=passage.doc,
+        doc_title=report.title,
+        doc_date=report.date.isoformat() if report.date else None,
         paragraph=passage.id,
         label=passage_label(passage.id),
         section=passage.section,
@@ -145,13 +173,13 @@ def citation_from_hit(hit: Hit) -> Citation:
         kind=passage.kind,
         text=passage.text,
         score=hit.score,
-        url=passage_url(passage.id),
+        url=passage_url(passage),
         start=hit.span.start,
         end=hit.span.end,
     )
 
 
-def response_from_result(result: Result, took_ms: float | None = None) -> AskResponse:
+def response_from_result(result: Result, corpus: Corpus, took_ms: float | None = None) -> AskResponse:
     top = result.answer
     answer = (
         AnswerOut(text=top.span.text, paragraph=top.passage.id, start=top.span.start, end=top.span.end)
@@ -164,21 +192,71 @@ def response_from_result(result: Result, took_ms: float | None = None) -> AskRes
         lookup=result.lookup,
         answer=answer,
         reason=result.reason or None,
-        citations=[citation_from_hit(hit) for hit in result.hits],
+        citations=[citation_from_hit(hit, corpus.report_of(hit.passage)) for hit in result.hits],
         took_ms=round(result.took_ms if took_ms is None else took_ms, 3),
     )
 
 
-def passage_out(passage: Passage, prev_id: str | None = None, next_id: str | None = None) -> PassageOut:
+def passage_out(
+    passage: Passage, prev_id: str | None = None, next_id: str | None = None, *, report: Report
+) -> PassageOut:
     return PassageOut(
         doc=passage.doc,
+        doc_title=report.title,
+        doc_date=report.date.isoformat() if report.date else None,
         id=passage.id,
         label=passage_label(passage.id),
         kind=passage.kind,
         section=passage.section,
         heading=passage.heading,
         text=passage.text,
-        url=passage_url(passage.id),
+        url=passage_url(passage),
         prev=prev_id,
         next=next_id,
     )
+
+
+# ---------------------------------------------------------------------------
+# The library: reports and their passages, addressed as /r/{doc}/p/{id}.
+
+
+def report_passage_url(doc: str, passage_id: str) -> str:
+    return f"/r/{quote(doc, safe='')}/p/{quote(passage_id, safe='')}"
+
+
+class ReportMeta(BaseModel):
+    """What a report's page header says."""
+
+    doc: str = Field(description="The report's id: its file name without .txt.")
+    title: str
+    report: str | None = Field(description="The report number as printed ('13', '5 (AGM)').")
+    date: str | None = Field(description="The report's date, ISO yyyy-mm-dd.")
+    by: str
+    committee: str
+    url: str = Field(description="The report's page: /r/{doc}.")
+
+
+class ReportOut(ReportMeta):
+    """One report of the library."""
+
+    passages: int = Field(description="How many passages it has.")
+
+
+class PassageBrief(BaseModel):
+    id: str
+    kind: str
+    section: str
+    heading: str
+    text: str
+
+
+class ReportPassages(ReportMeta):
+    """A report's metadata, its sections and every passage in document order."""
+
+    sections: list[list[str]] = Field(description="[letter, title] of each lettered section.")
+    passages: list[PassageBrief]
+
+
+class AmbiguousOut(BaseModel):
+    detail: str
+    docs: list[str] = Field(description="The reports that have a passage with this id: add ?doc=.")

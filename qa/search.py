@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import faiss
 import numpy as np
 
 from qa.corpus import Corpus, Passage, Span, passage_spans
@@ -43,6 +44,16 @@ class SearchConfig:
 
     def expansions(self) -> Expansions:
         return Expansions(self.expand_dense, self.expand_keyword, self.everyday_dense, self.everyday_keyword)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Some reports of the library: which passages and units are in, and FAISS's selector for them."""
+
+    passages: np.ndarray  # bool per passage
+    units: np.ndarray  # bool per unit
+    selector: faiss.IDSelector
+    count: int
 
 
 @dataclass(frozen=True)
@@ -208,12 +219,17 @@ class Searcher:
     def analyse(self, question: str) -> Query:
         return self.analyzer.analyse(question)
 
-    def answer(self, query: Query, encoded: Encoded, k: int) -> Result:
-        """Rank passages for an analysed question whose text is already embedded."""
-        unit_dense, unit_keyword = self._unit_scores(query, encoded.vectors[0])
+    def answer(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None = None) -> Result:
+        """Rank passages for an analysed question whose text is already embedded; `docs` limits it
+        to those reports."""
+        scope = self._scope(docs)
+        unit_dense, unit_keyword = self._unit_scores(query, encoded.vectors[0], scope)
         if not query.asks_definition:
             unit_dense = np.where(self._is_entry, unit_dense * self.config.entry_weight, unit_dense)
-        ranked = self._rerank(self._rank(unit_dense, unit_keyword), encoded.tokens[0])
+        ranked = self._rank(unit_dense, unit_keyword)
+        if scope is not None:
+            ranked = [(p, score) for p, score in ranked if scope.passages[p]]
+        ranked = self._rerank(ranked, encoded.tokens[0])
         if query.cited is not None:
             cited = self.corpus.passages.index(query.cited)
             ranked = [(cited, 1.0)] + [(p, score) for p, score in ranked if p != cited]
@@ -223,13 +239,34 @@ class Searcher:
         reason = self._decline_reason(query, ranked[0][0], hits[0], encoded) if hits else _NOTHING_CLOSE
         return Result(query.question, not reason, hits, reason=reason)
 
-    def _unit_scores(self, query: Query, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _scope(self, docs: Sequence[str] | None) -> Scope | None:
+        """The units and passages of some reports, as FAISS selector and masks (None: all)."""
+        if docs is None or set(docs) >= set(self.corpus.docs):
+            return None
+        passages = np.zeros(len(self.corpus.passages), dtype=bool)
+        for doc in docs:
+            first, end = self.corpus.doc_range(doc)
+            passages[first:end] = True
+        units = passages[self._unit_passage]
+        ids = np.flatnonzero(units).astype(np.int64)
+        return Scope(passages=passages, units=units, selector=faiss.IDSelectorBatch(ids), count=len(ids))
+
+    def _unit_scores(
+        self, query: Query, vector: np.ndarray, scope: Scope | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         total = self.index.dense.ntotal
-        scores, ids = self.index.dense.search(vector.reshape(1, -1), total)
-        unit_dense = np.empty(total, dtype=np.float32)
+        unit_dense = np.full(total, -1.0, dtype=np.float32)
+        if scope is None:
+            scores, ids = self.index.dense.search(vector.reshape(1, -1), total)
+        else:  # FAISS scores only the scope's units
+            params = faiss.SearchParameters(sel=scope.selector)
+            scores, ids = self.index.dense.search(vector.reshape(1, -1), scope.count, params=params)
         unit_dense[ids[0]] = scores[0]
         if query.tokens:
-            unit_keyword = np.asarray(self.index.keyword.get_scores(query.tokens), dtype=np.float32)
+            weights = None if scope is None else scope.units.astype(np.float32)
+            unit_keyword = np.asarray(
+                self.index.keyword.get_scores(query.tokens, weight_mask=weights), dtype=np.float32
+            )
         else:
             unit_keyword = np.zeros(total, dtype=np.float32)
         return unit_dense, unit_keyword

@@ -21,7 +21,7 @@ Encode = Callable[[Sequence[str]], Iterable[Any]]
 # Inside one model call, questions go through the network 16 at a time (sorted by length, so less
 # padding): measured ~15% cheaper per question than one pass of 32 on this CPU (README "Performance").
 ENCODE_CHUNK = 16
-CacheKey = tuple[str, str, int]  # (index fingerprint, normalised question, top_k)
+CacheKey = tuple[str, str, int, tuple[str, ...] | None]  # (index fingerprint, question, top_k, docs)
 
 
 @dataclass
@@ -234,26 +234,29 @@ class AnswerService:
         self.searcher = searcher
         self.cache.clear()
 
-    async def ask(self, question: str, k: int) -> tuple[Result, bool]:
-        """The result for a question and whether it came from the cache."""
+    async def ask(self, question: str, k: int, docs: tuple[str, ...] | None = None) -> tuple[Result, bool]:
+        """The result for a question (within some reports, or the whole library) and whether it
+        came from the cache."""
         searcher = self.searcher
-        key = (searcher.fingerprint, normalise_question(question), k)
+        key = (searcher.fingerprint, normalise_question(question), k, docs)
         cached = self.cache.get(key)
         if cached is not None:
             return cached, True
         running = self._inflight.get(key)
         if running is None:
-            running = asyncio.ensure_future(self._compute(searcher, key, question, k))
+            running = asyncio.ensure_future(self._compute(searcher, key, question, k, docs))
             self._inflight[key] = running
             running.add_done_callback(lambda done: self._finished(key, done))
         # shield: one asker hanging up must not cancel the answer the others are waiting for.
         return await asyncio.shield(running), False
 
-    async def _compute(self, searcher: Searcher, key: CacheKey, question: str, k: int) -> Result:
+    async def _compute(
+        self, searcher: Searcher, key: CacheKey, question: str, k: int, docs: tuple[str, ...] | None
+    ) -> Result:
         started = time.perf_counter()
         query = searcher.analyse(question)
         vector = await self.batcher.encode(query.dense_text)
-        result = searcher.answer(query, vector, k)
+        result = searcher.answer(query, vector, k, docs=docs)
         took = round((time.perf_counter() - started) * 1000, 3)
         result = replace(result, took_ms=took)
         self.cache.put(key, result)

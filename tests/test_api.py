@@ -16,8 +16,9 @@ def test_ask_returns_cited_answer(client: TestClient) -> None:
     assert set(body) == {"question", "answered", "lookup", "answer", "reason", "citations", "took_ms"}
     assert body["question"] == CANNABIS and body["answered"] is True
     first = body["citations"][0]
-    assert first["paragraph"] == "16" and first["label"] == "¶16" and first["url"] == "/p/16"
-    assert first["doc"] == "mpa-2005-12-08-drugs-and-crime"
+    assert first["paragraph"] == "16" and first["label"] == "¶16"
+    assert first["doc"] == "mpa-2005-12-08-drugs-and-crime" and first["doc_title"] == "Drugs and crime"
+    assert first["url"] == "/r/mpa-2005-12-08-drugs-and-crime/p/16" and first["doc_date"] == "2005-12-08"
     assert first["kind"] == "paragraph" and first["heading"] == "Hydroponic cultivation of Cannabis"
     assert len(body["citations"]) == 3
     answer = body["answer"]
@@ -152,6 +153,7 @@ def test_healthz(client: TestClient, searcher) -> None:  # noqa: ANN001
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok",
+        "reports": 1,
         "passages": 61,
         "model": "all-MiniLM-L6-v2",
         "index": searcher.fingerprint,

@@ -274,8 +274,8 @@ def test_cache_keys_carry_the_index_fingerprint(searcher: Searcher, search_index
     service.searcher = Searcher(_rebuilt(search_index, "another-index"), searcher.embedder)  # no clear()
     _, cached = run_async(service.ask(CANNABIS, 3))
     assert not cached
-    assert (searcher.fingerprint, normalise_question(CANNABIS), 3) in service.cache
-    assert ("another-index", normalise_question(CANNABIS), 3) in service.cache
+    assert (searcher.fingerprint, normalise_question(CANNABIS), 3, None) in service.cache
+    assert ("another-index", normalise_question(CANNABIS), 3, None) in service.cache
     service.close()
 
 
