@@ -19,6 +19,7 @@ from qa.headers import SecurityHeaders
 from qa.limits import BodyLimit, HeaderLimit, RateLimit
 from qa.pages import STATIC_DIR, error_page, wants_html
 from qa.pages import router as pages_router
+from qa.reload import IndexWatcher
 from qa.reports_api import router as reports_router
 from qa.service import AnswerService
 from qa.startup import load_service
@@ -86,6 +87,8 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
         if loads_its_own:
             threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
         yield
+        if app.state.watcher is not None:
+            app.state.watcher.stop()
         if loads_its_own and app.state.service is not None:
             log.info("served: %s", app.state.service.stats())
             app.state.service.close()  # a service handed in belongs to the caller, who closes it
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     app.state.settings = settings
     app.state.service = service
     app.state.load_error = None
+    app.state.watcher = None
     _install_error_handlers(app)
     _install_middleware(app, settings)
     app.include_router(api_router)
@@ -112,6 +116,7 @@ def _load_into(app: FastAPI, settings: Settings) -> None:
     try:
         app.state.service = load_service(settings)
         log.info("ready: %d passages", len(app.state.service.corpus.passages))
+        app.state.watcher = IndexWatcher(app.state.service, settings).start()
     except Exception as error:
         app.state.load_error = str(error)
         log.exception("could not load the index")

@@ -163,6 +163,66 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def _rebuild(settings: Settings) -> None:
+    """Build the index for the seeds folder as it is now: only new reports are embedded."""
+    started = time.perf_counter()
+    searcher = _searcher(settings)
+    print(
+        f"index {searcher.fingerprint}: {len(searcher.corpus.reports)} reports, "
+        f"{len(searcher.corpus.passages)} passages ({time.perf_counter() - started:.1f}s)"
+    )
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from qa.library import LibraryError, add_reports
+
+    settings = _settings(args)
+    try:
+        added = add_reports(settings, [Path(f) for f in args.files], _rebuild, replace=args.replace)
+    except LibraryError as error:
+        print(f"error: {error}; the library is unchanged", file=sys.stderr)
+        return 2
+    print(f"added {', '.join(added)}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from qa.library import LibraryError, remove_report
+
+    settings = _settings(args)
+    try:
+        remove_report(settings, args.doc, _rebuild)
+    except LibraryError as error:
+        print(f"error: {error}; the library is unchanged", file=sys.stderr)
+        return 2
+    print(f"removed {args.doc}")
+    return 0
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from qa.corpus import Corpus
+
+    corpus = Corpus.from_seeds(_settings(args).seeds_dir)
+    rows = [
+        {
+            "doc": r.slug,
+            "date": r.date.isoformat() if r.date else None,
+            "report": None if r.number is None else str(r.number),
+            "title": r.title,
+            "committee": r.committee,
+            "passages": len(r.passages),
+        }
+        for r in corpus.reports
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['doc']}  {row['date'] or '-':10}  {row['passages']:3} passages  {row['title']}")
+    print(f"{len(rows)} report{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives beside qa/ in the repository
@@ -203,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (QA_PORT; default 8000)")
     serve.add_argument("--public", action="store_true", help="allow binding a non-loopback address")
     serve.set_defaults(func=cmd_serve)
+
+    add = commands.add_parser("add", help="add report files to the library (embeds only those)")
+    add.add_argument("files", nargs="+", help="report texts (.txt); each file's name is its doc")
+    add.add_argument("--replace", action="store_true", help="update reports already in the library")
+    add.set_defaults(func=cmd_add)
+
+    remove = commands.add_parser("remove", help="remove a report from the library")
+    remove.add_argument("doc", help="the report's doc (qa reports lists them)")
+    remove.set_defaults(func=cmd_remove)
+
+    reports = commands.add_parser("reports", help="list the reports in the library")
+    reports.add_argument("--json", action="store_true", help="machine-readable output")
+    reports.set_defaults(func=cmd_reports)
 
     bench = commands.add_parser("bench", help="measure latency, throughput, cold start and memory")
     bench.add_argument("--out", default=str(PROJECT_ROOT / "benchmarks" / "results.json"), help="JSON file")

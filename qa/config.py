@@ -46,6 +46,8 @@ class Settings:
     malloc_arenas: int = 1  # glibc malloc arenas for `qa serve` (0: glibc's default, 8 per core)
     batch_max: int = 32  # most questions encoded in one model call
     batch_wait_ms: float = 2.0  # longest a batch that already has company waits for more
+    # Seconds between checks for a rebuilt index (`qa add`, `qa remove`, `qa build`); 0: never reload.
+    reload_interval: float = 2.0
     cache_size: int = 1024  # answers kept in the LRU cache; 0 disables it
     rate_limit: float = 0.0  # requests per second per client; 0 disables limiting
     rate_burst: int = 20  # requests a client may send at once before limiting starts
