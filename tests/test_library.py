@@ -1,4 +1,4 @@
-"""Adding and removing reports: checks before copying, one writer at a time, the folder restored on failure."""
+"""Adding and removing reports: checked before copying, one writer at a time, restored on failure."""
 
 from __future__ import annotations
 
