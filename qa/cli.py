@@ -105,7 +105,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     searcher = _searcher(_settings(args))
-    reports = [evaluate(searcher, questions, path.name) for path, questions in question_sets]
+    reports = [
+        evaluate(searcher, questions, path.name, scoped=args.scoped) for path, questions in question_sets
+    ]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=1))
     else:
@@ -252,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("files", nargs="*", help="JSONL question files (default: tests/data/*.jsonl)")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.add_argument("-q", "--quiet", action="store_true", help="do not list the misses")
+    evaluate.add_argument(
+        "--scoped", action="store_true", help="ask each question with a doc of that report alone (docs=[doc])"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     tune = commands.add_parser("tune", help="grid-search scoring weights on the tuning questions")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qa.corpus import Passage
 from qa.search import Result, Searcher
 
 
@@ -18,6 +20,8 @@ class Question:
     gold: list[str]
     abstain: bool
     type: str = "other"
+    doc: str | None = None  # the report the gold ids are in; None: any report (a one-report set)
+    expect: str | None = None  # the report's words the answer should hold ("150 people")
 
 
 @dataclass
@@ -44,7 +48,10 @@ class Report:
     answer_correct: float = 0.0
     offtopic_declined: float = 0.0
     answerable_declined: float = 0.0
+    with_expected: int = 0  # answerable questions that say which words the answer should hold
+    answer_holds_expected: float = 0.0
     by_type: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_doc: dict[str, dict[str, float]] = field(default_factory=dict)
     misses: list[Miss] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -63,23 +70,45 @@ def load_questions(path: Path) -> list[Question]:
         try:
             row = json.loads(line)
             questions.append(
-                Question(row["q"], list(row["gold"]), bool(row["abstain"]), row.get("type", "other"))
+                Question(
+                    q=row["q"],
+                    gold=list(row["gold"]),
+                    abstain=bool(row["abstain"]),
+                    type=row.get("type", "other"),
+                    doc=row.get("doc"),
+                    expect=row.get("expect"),
+                )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise QuestionFileError(f"{path.name} line {number}: {error}") from error
     return questions
 
 
-def _rank_of_first_gold(result: Result, gold: list[str]) -> int | None:
+def _is_gold(question: Question, passage: Passage) -> bool:
+    """A citation counts only when both its report and its paragraph are the question's."""
+    return passage.id in question.gold and (question.doc is None or passage.doc == question.doc)
+
+
+def _rank_of_first_gold(result: Result, question: Question) -> int | None:
     for rank, hit in enumerate(result.hits, start=1):
-        if hit.passage.id in gold:
+        if _is_gold(question, hit.passage):
             return rank
     return None
 
 
-def evaluate(searcher: Searcher, questions: list[Question], name: str = "", depth: int = 5) -> Report:
-    """Run every question through the searcher and score the results against the gold ids."""
-    results = searcher.ask_many([q.q for q in questions], k=depth)
+def _holds_expected(expect: str, text: str) -> bool:
+    """Every word and number of the expected answer is in the answer text (case and commas aside)."""
+    words = re.findall(r"[a-z0-9£%.]+", expect.lower().replace(",", ""))
+    found = set(re.findall(r"[a-z0-9£%.]+", text.lower().replace(",", "")))
+    return all(word.strip(".") in {f.strip(".") for f in found} for word in words if word.strip("."))
+
+
+def evaluate(
+    searcher: Searcher, questions: list[Question], name: str = "", depth: int = 5, scoped: bool = False
+) -> Report:
+    """Run every question through the searcher and score the results against the gold ids; with
+    `scoped`, each question with a doc is asked of that report alone."""
+    results = _ask(searcher, questions, depth, scoped)
     report = Report(file=name)
     type_counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for question, result in zip(questions, results, strict=True):
@@ -92,8 +121,18 @@ def evaluate(searcher: Searcher, questions: list[Question], name: str = "", dept
                 report.misses.append(_miss(question, result))
             continue
         report.answerable += 1
-        rank = _rank_of_first_gold(result, question.gold)
-        answer_ok = result.answered and result.hits[0].passage.id in question.gold
+        rank = _rank_of_first_gold(result, question)
+        answer_ok = result.answered and _is_gold(question, result.hits[0].passage)
+        if question.expect is not None:
+            report.with_expected += 1
+            report.answer_holds_expected += result.answered and _holds_expected(
+                question.expect, _answer_text(result)
+            )
+        if question.doc is not None:
+            per_doc = report.by_doc.setdefault(question.doc, {"n": 0, "r@1": 0, "r@3": 0})
+            per_doc["n"] += 1
+            per_doc["r@1"] += rank == 1
+            per_doc["r@3"] += rank is not None and rank <= 3
         report.recall_at_1 += rank == 1
         report.recall_at_3 += rank is not None and rank <= 3
         report.recall_at_5 += rank is not None and rank <= 5
@@ -110,12 +149,39 @@ def evaluate(searcher: Searcher, questions: list[Question], name: str = "", dept
     return report
 
 
+def _ask(searcher: Searcher, questions: list[Question], depth: int, scoped: bool) -> list[Result]:
+    if not scoped:
+        return searcher.ask_many([q.q for q in questions], k=depth)
+    results: dict[int, Result] = {}
+    by_doc: dict[str | None, list[int]] = defaultdict(list)
+    for position, question in enumerate(questions):
+        by_doc[question.doc].append(position)
+    for doc, positions in by_doc.items():
+        docs = None if doc is None else [doc]
+        answers = searcher.ask_many([questions[p].q for p in positions], k=depth, docs=docs)
+        results.update(zip(positions, answers, strict=True))
+    return [results[p] for p in range(len(questions))]
+
+
+def _answer_text(result: Result) -> str:
+    """What the reader is shown as the answer: a computed table answer or the chosen sentence."""
+    top = result.answer
+    return "" if top is None else top.span.text
+
+
+def _cited(passage: Passage, with_doc: bool) -> str:
+    return f"{passage.doc}/{passage.id}" if with_doc else passage.id
+
+
 def _miss(question: Question, result: Result) -> Miss:
     return Miss(
         question=question.q,
         type=question.type,
         gold=question.gold,
-        got=[hit.passage.id for hit in result.hits],
+        got=[
+            hit.passage.id if question.doc is None else f"{hit.passage.doc}/{hit.passage.id}"
+            for hit in result.hits
+        ],
         answered=result.answered,
         answer=result.hits[0].span.text if result.answered and result.hits else None,
     )
@@ -133,6 +199,10 @@ def _finalise(report: Report, type_counts: dict[str, dict[str, float]]) -> None:
     ):
         setattr(report, name, round(getattr(report, name) / answerable, 4))
     report.offtopic_declined = round(report.offtopic_declined / max(report.offtopic, 1), 4)
+    report.answer_holds_expected = round(report.answer_holds_expected / max(report.with_expected, 1), 4)
+    for counts in report.by_doc.values():
+        n = counts["n"]
+        counts["r@1"], counts["r@3"] = round(counts["r@1"] / n, 3), round(counts["r@3"] / n, 3)
     for kind, counts in sorted(type_counts.items()):
         n = counts.pop("n")
         report.by_type[kind] = {
@@ -150,6 +220,7 @@ def format_report(report: Report, show_misses: bool = True) -> str:
         f"answer paragraph correct {report.answer_correct:.3f}   "
         f"off-topic declined {report.offtopic_declined:.3f}   "
         f"answerable wrongly declined {report.answerable_declined:.3f}",
+        f"answer holds the expected words {report.answer_holds_expected:.3f} (of {report.with_expected})",
         "by type: "
         + ", ".join(
             f"{kind} {figures['n']:.0f}: "
@@ -157,6 +228,12 @@ def format_report(report: Report, show_misses: bool = True) -> str:
             for kind, figures in report.by_type.items()
         ),
     ]
+    if report.by_doc:
+        lines.append("by report (doc and paragraph must both match):")
+        lines += [
+            f"  {doc}: {figures['n']:.0f} questions, R@1 {figures['r@1']:.2f}, R@3 {figures['r@3']:.2f}"
+            for doc, figures in sorted(report.by_doc.items())
+        ]
     if show_misses and report.misses:
         lines.append(f"misses ({len(report.misses)}):")
         for miss in report.misses:

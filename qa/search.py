@@ -203,13 +203,22 @@ class Searcher:
     def ask(self, question: str, k: int = 3) -> Result:
         return self.ask_many([question], k)[0]
 
-    def ask_many(self, questions: Sequence[str], k: int = 3, vectors: Encoded | None = None) -> list[Result]:
-        """Answer several questions with one model call (vectors may be precomputed)."""
+    def ask_many(
+        self,
+        questions: Sequence[str],
+        k: int = 3,
+        vectors: Encoded | None = None,
+        docs: Sequence[str] | None = None,
+    ) -> list[Result]:
+        """Answer several questions with one model call (vectors may be precomputed), within
+        `docs` when given."""
         started = time.perf_counter()
         queries = [self.analyzer.analyse(q) for q in questions]
         if vectors is None:
             vectors = self.encode([q.dense_text for q in queries])
-        results = [self.answer(query, vector, k) for query, vector in zip(queries, vectors, strict=True)]
+        results = [
+            self.answer(query, vector, k, docs=docs) for query, vector in zip(queries, vectors, strict=True)
+        ]
         elapsed = (time.perf_counter() - started) * 1000 / max(len(questions), 1)
         return [_with_time(result, elapsed) for result in results]
 
