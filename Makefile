@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTHON ?= python3
 
-.PHONY: install run build test lint bench soak browsers clean
+.PHONY: install run run-library build test lint bench soak browsers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ build: install
 run: build
 	$(VENV)/bin/qa serve
 
+# A library: the seed report beside every real archive report in tests/data/reports/.
+LIBRARY ?= library
+run-library: install
+	mkdir -p $(LIBRARY)
+	cp seeds/*.txt tests/data/reports/*.txt tests/data/reports/partial/*.txt $(LIBRARY)/
+	QA_SEEDS_DIR=$(LIBRARY) QA_INDEX_DIR=index/library $(VENV)/bin/qa build
+	QA_SEEDS_DIR=$(LIBRARY) QA_INDEX_DIR=index/library $(VENV)/bin/qa serve
+
 lint: install
 	$(VENV)/bin/ruff check qa tests $(wildcard benchmarks)
 	$(VENV)/bin/ruff format --check qa tests $(wildcard benchmarks)
@@ -43,4 +51,4 @@ soak: build
 	$(VENV)/bin/python -m pytest -q -m soak -p no:cacheprovider tests/test_soak.py
 
 clean:
-	rm -rf $(VENV) index/*/ index/manifest.json index/.staging-* .pytest_cache
+	rm -rf $(VENV) index/*/ index/manifest.json index/.staging-* .pytest_cache $(LIBRARY)
