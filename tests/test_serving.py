@@ -216,12 +216,12 @@ def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
 
 def test_serve_shortens_the_gil_switch_interval(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Encode workers wait for the GIL between operations: `qa serve` makes those waits short."""
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     monkeypatch.setattr("qa.serve.limit_malloc_arenas", lambda arenas: False)  # not in the test process
     before = sys.getswitchinterval()
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        assert serve(settings.with_overrides(switch_interval_ms=0.5)) == 0
+        assert serve(settings.with_overrides(switch_interval_ms=0.5, port=free_port())) == 0
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
