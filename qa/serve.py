@@ -170,6 +170,9 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     sys.exit(0)
 
 
+LOADING_MESSAGE = "loading the model and the index; the server answers at {url} once it says ready"
+
+
 def public_url(settings: Settings) -> str:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{settings.port}/"
@@ -238,7 +241,7 @@ def serve(settings: Settings) -> int:
     url = public_url(settings)
     config = uvicorn_config(settings, on_ready=_announce_ready(url))  # configures uvicorn's logging
     logging.getLogger("uvicorn.error").addFilter(_StartupNoise())
-    print(f"loading the model and the index; the server answers at {url} once it says ready", flush=True)
+    print(LOADING_MESSAGE.format(url=url), flush=True)
     with sock:
         uvicorn.Server(config).run(sockets=[sock])
     return 0
