@@ -1,4 +1,5 @@
 # Two commands for a newcomer: `make run` (install, build the index, serve) and `make test`.
+# `make run PORT=8001 HOST=127.0.0.1` picks where it listens (a non-loopback HOST needs PUBLIC=1).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -27,7 +28,7 @@ build: install
 	$(VENV)/bin/qa build
 
 run: build
-	$(VENV)/bin/qa serve
+	$(VENV)/bin/qa serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(PUBLIC),--public)
 
 # A library: the seed report beside every real archive report in tests/data/reports/.
 LIBRARY ?= library

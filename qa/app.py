@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -77,15 +77,20 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS)
 
 
-def create_app(settings: Settings | None = None, service: AnswerService | None = None) -> FastAPI:
-    """The app. With `service` given it is ready at once; otherwise it loads in the background."""
+def create_app(
+    settings: Settings | None = None,
+    service: AnswerService | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The app. With `service` given it is ready at once; otherwise it loads in the background and
+    calls `on_ready()` the moment /healthz turns 200."""
     settings = settings or load_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loads_its_own = app.state.service is None
         if loads_its_own:
-            threading.Thread(target=_load_into, args=(app, settings), daemon=True).start()
+            threading.Thread(target=_load_into, args=(app, settings, on_ready), daemon=True).start()
         yield
         if app.state.watcher is not None:
             app.state.watcher.stop()
@@ -112,11 +117,14 @@ def create_app(settings: Settings | None = None, service: AnswerService | None =
     return app
 
 
-def _load_into(app: FastAPI, settings: Settings) -> None:
+def _load_into(app: FastAPI, settings: Settings, on_ready: Callable[[], None] | None = None) -> None:
     try:
-        app.state.service = load_service(settings)
-        log.info("ready: %d passages", len(app.state.service.corpus.passages))
+        app.state.service = load_service(settings)  # from here on /healthz answers 200
         app.state.watcher = IndexWatcher(app.state.service, settings).start()
     except Exception as error:
         app.state.load_error = str(error)
         log.exception("could not load the index")
+        return
+    log.debug("loaded: %d passages", len(app.state.service.corpus.passages))
+    if on_ready is not None:
+        on_ready()

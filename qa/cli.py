@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+from qa.client import ServerAsker, ServerError, find_server, server_url
 from qa.config import PROJECT_ROOT, Settings, load_settings
 
 DEFAULT_EVAL_FILES = [
@@ -27,7 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _searcher(settings: Settings, progress: bool = False, force: bool = False):  # noqa: ANN202
+def _searcher(settings: Settings, progress: bool = False, force: bool = False, quiet: bool = True):  # noqa: ANN202
     from qa.corpus import Corpus
 
     Corpus.from_seeds(settings.seeds_dir)  # unreadable reports: fail now, not after loading the model
@@ -35,14 +38,14 @@ def _searcher(settings: Settings, progress: bool = False, force: bool = False): 
     from qa.index import Embedder, open_index
     from qa.search import Searcher
 
-    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
+    embedder = Embedder(settings.resolved_model_path(), settings.torch_threads, quiet=quiet)
     return Searcher(open_index(settings, embedder, force=force, progress=progress), embedder)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     settings = _settings(args)
     started = time.perf_counter()
-    searcher = _searcher(settings, progress=True, force=args.force)
+    searcher = _searcher(settings, progress=True, force=args.force, quiet=not args.verbose)
     manifest = searcher.index.manifest
     print(
         f"index {manifest['fingerprint']}: {len(manifest['passages'])} passages, "
@@ -52,23 +55,137 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from qa.schemas import AskRequest, response_from_result
-
+    settings = _settings(args)
+    asker = None if args.local else _server_asker(settings)
+    if asker is None:
+        if (error := _invalid(question=args.question, top_k=args.k)) is not None:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        asker = LocalAsker(settings, quiet=not args.verbose)
     try:
-        request = AskRequest(question=args.question, top_k=args.k)
-    except ValueError as error:
+        reply = asker.ask(question=args.question, top_k=args.k)
+    except (ServerError, ValueError) as error:
         print(f"error: {_first_error(error)}", file=sys.stderr)
         return 2
-    searcher = _searcher(_settings(args))
-    response = response_from_result(searcher.ask(request.question, request.top_k), searcher.corpus)
+    said = _provenance(asker, wall_s=time.perf_counter() - args.started, reply=reply)
     if args.json:
-        print(response.model_dump_json(indent=2))
+        print(json.dumps(reply, ensure_ascii=False, indent=2))
+        print(said, file=sys.stderr)  # stdout stays one JSON document
         return 0
-    print(_format_answer(response))
+    print(_format_answer(reply))
+    print(f"\n({said})")
     return 0
 
 
-def _first_error(error: ValueError) -> str:
+def cmd_chat(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asker = None if args.local else _server_asker(settings)
+    if asker is None:
+        asker = LocalAsker(settings, quiet=not args.verbose)
+        print(f"reportqa: answering locally (loaded in {_duration(asker.load_s)})")
+    else:
+        print(f"reportqa: answering through the server at {asker.where}")
+    print("Ask about the report; follow-ups are read after the previous answer. Ctrl-D or 'quit' ends.")
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - input() then keeps history and line editing
+    context: dict | None = None
+    while (question := _next_question()) is not None:
+        started = time.perf_counter()
+        try:
+            reply = asker.ask(question=question, top_k=args.k, context=context)
+        except (ServerError, ValueError) as error:
+            print(f"error: {_first_error(error)}")
+            continue
+        if reply.get("read_as"):
+            print(f"Read as: {reply['read_as']}")
+        print(_format_answer(reply))
+        print(f"\n({_provenance(asker, wall_s=time.perf_counter() - started, reply=reply)})\n")
+        context = _context(question=question, reply=reply) or context
+    return 0
+
+
+def _next_question() -> str | None:
+    """The next non-empty line typed, or None at end of input or 'quit'."""
+    while True:
+        try:
+            line = input("qa> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return None
+        if line.lower() in {"quit", "exit", "q", ":q"}:
+            return None
+        if line:
+            return line
+
+
+def _context(*, question: str, reply: dict) -> dict | None:
+    """The turn a follow-up leans on: what was asked and the passage that answered (or came first)."""
+    citations = reply.get("citations") or []
+    answer = reply.get("answer") or {}
+    paragraph = answer.get("paragraph") or (citations[0]["paragraph"] if citations else None)
+    if paragraph is None:
+        return None
+    doc = next((c["doc"] for c in citations if c["paragraph"] == paragraph), None)
+    return {"question": reply.get("read_as") or question, "doc": doc, "paragraph": paragraph}
+
+
+class LocalAsker:
+    """Answers in this process; the model and the index are loaded once, on creation."""
+
+    where = "locally"
+
+    def __init__(self, settings: Settings, *, quiet: bool = True) -> None:
+        started = time.perf_counter()
+        self.searcher = _searcher(settings, quiet=quiet)
+        self.load_s = time.perf_counter() - started
+
+    def ask(self, *, question: str, top_k: int, context: dict | None = None) -> dict:
+        """The API's reply as a dict. `context` is not read in-process yet (the server reads it)."""
+        from qa.schemas import AskRequest, response_from_result
+
+        request = AskRequest(question=question, top_k=top_k)
+        result = self.searcher.ask(request.question, request.top_k)
+        return response_from_result(result, self.searcher.corpus).model_dump(mode="json")
+
+
+def _server_asker(settings: Settings) -> ServerAsker | None:
+    """A client for the server these settings point at, if one is up there."""
+    url = server_url(settings)
+
+    def waiting() -> None:
+        print(f"the server at {url} is still loading; waiting for it (--local answers here)", file=sys.stderr)
+
+    client = find_server(url, on_wait=waiting)
+    return None if client is None else ServerAsker(client)
+
+
+def _invalid(*, question: str, top_k: int) -> str | None:
+    """Why the API would refuse this question, checked before loading anything; None if fine."""
+    from qa.schemas import AskRequest
+
+    try:
+        AskRequest(question=question, top_k=top_k)
+    except ValueError as error:
+        return _first_error(error)
+    return None
+
+
+def _provenance(asker: LocalAsker | ServerAsker, *, wall_s: float, reply: dict) -> str:
+    """Where the answer came from and the real time it took, the server's own time beside it."""
+    took = f"{reply['took_ms']:.0f} ms"
+    if isinstance(asker, ServerAsker):
+        return f"answered by the server at {asker.where} in {_duration(wall_s)}; the server's own time {took}"
+    return (
+        f"answered locally in {_duration(wall_s)}: loading the model and index {_duration(asker.load_s)}, "
+        f"the answer {took}; with a server up (make run) answers take well under a second"
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _first_error(error: Exception) -> str:
     errors = getattr(error, "errors", None)
     if callable(errors):
         first = errors()[0]
@@ -76,22 +193,25 @@ def _first_error(error: ValueError) -> str:
     return str(error)
 
 
-def _format_answer(response) -> str:  # noqa: ANN001 - an AskResponse
+def _format_answer(response: dict) -> str:
+    """The reply (the API's JSON) as text: the answer sentence, then each cited passage."""
     width = 88
     lines = []
-    if response.answer:
-        lines.append(f"Answer ({response.citations[0].label}):")
-        lines.extend(textwrap.wrap(response.answer.text, width, initial_indent="  ", subsequent_indent="  "))
+    citations = response["citations"]
+    if response.get("answer"):
+        lines.append(f"Answer ({citations[0]['label']}):")
+        lines.extend(
+            textwrap.wrap(response["answer"]["text"], width, initial_indent="  ", subsequent_indent="  ")
+        )
     else:
-        lines.append(f"The report does not seem to cover this. {response.reason or ''}".rstrip())
+        lines.append(f"The report does not seem to cover this. {response.get('reason') or ''}".rstrip())
         lines.append("Nearest passages:")
-    for citation in response.citations:
+    for citation in citations:
         lines.append("")
-        where = " / ".join(part for part in (citation.section, citation.heading) if part)
-        lines.append(f"[{citation.label}] score {citation.score:.3f}  {where}")
-        for paragraph in citation.text.split("\n"):
+        where = " / ".join(part for part in (citation["section"], citation["heading"]) if part)
+        lines.append(f"[{citation['label']}] score {citation['score']:.3f}  {where}")
+        for paragraph in citation["text"].split("\n"):
             lines.extend(textwrap.wrap(paragraph, width, initial_indent="    ", subsequent_indent="    "))
-    lines.append(f"\n({response.took_ms:.0f} ms)")
     return "\n".join(lines)
 
 
@@ -104,7 +224,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (OSError, QuestionFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    searcher = _searcher(_settings(args))
+    searcher = _searcher(_settings(args), quiet=not args.verbose)
     reports = [
         evaluate(searcher, questions, path.name, scoped=args.scoped) for path, questions in question_sets
     ]
@@ -120,7 +240,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from qa.tune import ablation, grid_search
 
     tuning, holdout = (load_questions(path) for path in DEFAULT_EVAL_FILES)
-    searcher = _searcher(_settings(args))
+    searcher = _searcher(_settings(args), quiet=not args.verbose)
     if args.ablation:
         columns = ["configuration", "hold-out R@1", "R@3", "MRR", "off-topic declined", "answerable declined"]
         print("| " + " | ".join([*columns, "tuning R@1"]) + " |")
@@ -244,11 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true", help="rebuild even if the saved index is valid")
     build.set_defaults(func=cmd_build)
 
-    ask = commands.add_parser("ask", help="ask the report a question")
+    ask = commands.add_parser("ask", help="ask the report a question (through the server when one is up)")
     ask.add_argument("question")
-    ask.add_argument("-k", type=int, default=3, help="citations to return, 1-10 (default 3)")
+    _add_asking_options(ask)
     ask.add_argument("--json", action="store_true", help="print the API's JSON response")
     ask.set_defaults(func=cmd_ask)
+
+    chat = commands.add_parser("chat", help="ask questions and follow-ups in this terminal")
+    _add_asking_options(chat)
+    chat.set_defaults(func=cmd_chat)
 
     evaluate = commands.add_parser("eval", help="measure retrieval on question files")
     evaluate.add_argument("files", nargs="*", help="JSONL question files (default: tests/data/*.jsonl)")
@@ -301,12 +425,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_asking_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", type=int, default=3, help="citations to return, 1-10 (default 3)")
+    parser.add_argument("--local", action="store_true", help="answer in this process, not through a server")
+    parser.add_argument("--host", help="the server's address (QA_HOST; default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="the server's port (QA_PORT; default 8000)")
+
+
+def _quiet_libraries() -> None:
+    """Progress bars and advice from huggingface_hub and transformers, unless --verbose.
+
+    Read when those libraries load, so set before anything imports them. Build's own progress
+    bar (sentence-transformers over tqdm) is asked for explicitly and stays."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def _process_started() -> float:
+    """When this process started, on the perf_counter clock: the time printed then includes
+    Python's own start-up and imports. Where /proc cannot tell, now."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter()
+    return time.perf_counter() - max(0.0, age)
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = _process_started() if argv is None else time.perf_counter()
     args = build_parser().parse_args(argv)
+    args.started = started
+    if not args.verbose:
+        _quiet_libraries()
     level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("faiss", "sentence_transformers", "bm25s", "httpx", "transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.verbose:
+        for noisy in ("faiss", "sentence_transformers", "bm25s", "httpx", "httpcore", "transformers"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except (ValueError, OSError) as error:  # bad QA_* settings, unreadable reports and the like

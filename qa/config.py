@@ -33,7 +33,7 @@ class Settings:
     max_question_chars: int = 500
     max_body_bytes: int = 16 * 1024
     # Model calls `qa serve` may run at once, each on its own thread. 0 = auto: one per core it may
-    # run on (2 here), so under load batches are encoded on every core (README "Performance").
+    # run on (2 here), so under load batches are encoded on every core (docs/performance.md).
     encode_workers: int = 0
     # Torch threads per model call. 0 = auto: for `qa serve`, the cores but one shared among the
     # encode workers, at least 1 (so 1 here: 2 OpenMP threads stall each other whenever anything

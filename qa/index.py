@@ -28,6 +28,9 @@ from qa.corpus import Corpus, Passage, Span, acronym_definitions, passage_spans,
 from qa.text import STOPWORDS, tokenize
 
 log = logging.getLogger("qa.index")
+# bm25s sets its own logger to DEBUG on import, so its "Building index from tokens" showed at
+# INFO: hand the level back to the application (the root logger's, or whatever it sets).
+logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
 INDEX_FORMAT = 5
@@ -147,10 +150,18 @@ def _serialised(call: Callable[..., dict], lock: threading.Lock) -> Callable[...
     return locked
 
 
+def _quiet_model_loading() -> None:
+    """No "Loading weights" bar: transformers draws one over the model's 103 tensors on every load
+    (through its own tqdm switch, which HF_HUB_DISABLE_PROGRESS_BARS only sets if read first)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
 class Embedder:
     """all-MiniLM-L6-v2 on the CPU, loaded from a local folder; returns normalised vectors."""
 
-    def __init__(self, model_path: str, torch_threads: int = 0) -> None:
+    def __init__(self, model_path: str, torch_threads: int = 0, quiet: bool = True) -> None:
         # Idle OpenMP threads spin by default. The server loads the model in one thread and calls
         # it from another, and on 2 cores the spinning made every call ~20x slower (480 ms, not
         # 20 ms). Read when torch loads, so it must be set before the import.
@@ -161,6 +172,8 @@ class Embedder:
         if torch_threads > 0:
             torch.set_num_threads(torch_threads)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if quiet:
+            _quiet_model_loading()
         self.model = SentenceTransformer(model_path, device="cpu")
         self.dimension = int(self.model.get_embedding_dimension())
         # Which vocabulary pieces are content words, decided once instead of per token per call.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import json
+import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from http import HTTPStatus
@@ -129,10 +132,10 @@ def _protocol(settings: Settings) -> type[_Guards]:
     return type(base.__name__, (base,), limits)
 
 
-def uvicorn_config(settings: Settings) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, on_ready: Callable[[], None] | None = None) -> uvicorn.Config:
     """Every limit the server applies before a request reaches the app."""
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, on_ready=on_ready),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -167,8 +170,67 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     sys.exit(0)
 
 
+LOADING_MESSAGE = "loading the model and the index; the server answers at {url} once it says ready"
+
+
+def public_url(settings: Settings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}/"
+
+
+class PortInUse(OSError):
+    """The port is taken, most often by another `qa serve`."""
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket, bound here (as uvicorn would) so a busy port is one clear line, not a
+    uvicorn log record after the app was built."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(error.errno, f"port {settings.port} is in use") from error
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def busy_port_hint(port: int) -> str:
+    other = port + 1 if port < 65535 else 8001
+    return f"port {port} is in use: try make run PORT={other} (or qa serve --port {other})"
+
+
+class _StartupNoise(logging.Filter):
+    """uvicorn says "Application startup complete" and "running on <url>" before the model and the
+    index are loaded, while /healthz still answers 503: the `ready:` line replaces both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not message.startswith(("Application startup complete", "Uvicorn running on"))
+
+
+def _announce_ready(url: str) -> Callable[[], None]:
+    def announce() -> None:
+        print(f"ready: {url}", flush=True)
+
+    return announce
+
+
 def serve(settings: Settings) -> int:
-    """Serve until SIGTERM or SIGINT, then finish in-flight requests and exit 0."""
+    """Serve until SIGTERM or SIGINT, then finish in-flight requests and exit 0 (2 if the port is
+    taken or cannot be bound)."""
+    try:
+        sock = bind(settings)
+    except PortInUse:
+        print(f"error: {busy_port_hint(settings.port)}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot listen on {settings.host}:{settings.port}: {error.strerror}", file=sys.stderr)
+        return 2
     # uvicorn handles the signal (graceful shutdown), then raises it again with the handler that
     # was there before it started: make that handler a clean exit instead of death by signal.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -176,5 +238,10 @@ def serve(settings: Settings) -> int:
     if settings.switch_interval_ms > 0:
         sys.setswitchinterval(settings.switch_interval_ms / 1000)
     limit_malloc_arenas(settings.malloc_arenas)  # before any encode worker thread exists
-    uvicorn.Server(uvicorn_config(settings)).run()
+    url = public_url(settings)
+    config = uvicorn_config(settings, on_ready=_announce_ready(url))  # configures uvicorn's logging
+    logging.getLogger("uvicorn.error").addFilter(_StartupNoise())
+    print(LOADING_MESSAGE.format(url=url), flush=True)
+    with sock:
+        uvicorn.Server(config).run(sockets=[sock])
     return 0

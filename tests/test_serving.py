@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import signal
 import subprocess
@@ -216,12 +217,12 @@ def test_docs_pages_go_without_the_csp(client: TestClient) -> None:
 
 def test_serve_shortens_the_gil_switch_interval(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """Encode workers wait for the GIL between operations: `qa serve` makes those waits short."""
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
     monkeypatch.setattr("qa.serve.limit_malloc_arenas", lambda arenas: False)  # not in the test process
     before = sys.getswitchinterval()
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
-        assert serve(settings.with_overrides(switch_interval_ms=0.5)) == 0
+        assert serve(settings.with_overrides(switch_interval_ms=0.5, port=free_port())) == 0
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
@@ -234,3 +235,47 @@ def test_malloc_arenas_are_capped_only_when_asked() -> None:
     script = "from qa.serve import limit_malloc_arenas; print(limit_malloc_arenas(1))"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == str(platform.libc_ver()[0] == "glibc")  # in a fresh process: no threads yet
+
+
+def test_serve_says_ready_exactly_when_healthz_turns_200(settings: Settings, search_index, tmp_path) -> None:  # noqa: ANN001
+    """`ready: <url>` on stdout, never before /healthz answers 200; no DEBUG line at INFO."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "QA_SEEDS_DIR": str(settings.seeds_dir),
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_LOG_LEVEL": "info",
+    }
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qa.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    statuses: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            said_ready = "ready: " in out.read_text()  # read first: once printed, /healthz must be 200
+            try:
+                statuses.append(httpx.get(f"{url}/healthz", timeout=2).status_code)
+            except httpx.TransportError:
+                statuses.append(0)
+            if said_ready:
+                break
+            time.sleep(0.05)
+        assert said_ready, err.read_text()[-2000:]
+        assert statuses[-1] == 200
+        assert 503 in statuses  # it was seen loading, so the line came with the change
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    ready_lines = [line for line in out.read_text().splitlines() if line.startswith("ready")]
+    assert ready_lines == [f"ready: {url}/"]
+    log = err.read_text()
+    assert "Application startup complete" not in log and "Uvicorn running on" not in log
+    assert not [line for line in log.splitlines() if line.startswith("DEBUG")], log
+    assert "Loading weights" not in log
