@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from qa.config import MODEL_NAME
+from qa.followup import ask_in_context
 from qa.limits import require_json
 from qa.schemas import (
     AskRequest,
@@ -17,7 +18,6 @@ from qa.schemas import (
     PassageList,
     PassageOut,
     passage_out,
-    response_from_result,
 )
 from qa.service import AnswerService
 
@@ -51,12 +51,12 @@ def ready_service(request: Request) -> AnswerService:
     dependencies=[Depends(require_json)],
 )
 async def ask(body: AskRequest, request: Request) -> AskResponse:
-    """Answer a question with the report's own sentence and the passages it cites, best first."""
+    """Answer a question with the report's own sentence and the passages it cites, best first.
+    With `context` (the previous turn), a follow-up is read in its light; `read_as` says how."""
     started = time.perf_counter()
     service = ready_service(request)
-    result, _cached = await service.ask(body.question, body.top_k)
-    response = response_from_result(result, took_ms=(time.perf_counter() - started) * 1000)
-    response.question = body.question
+    response = await ask_in_context(service, body.question, body.top_k, body.context)
+    response.took_ms = round((time.perf_counter() - started) * 1000, 3)
     return response
 
 
@@ -64,7 +64,7 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
 def list_passages(request: Request) -> PassageList:
     """Every passage of the report in document order."""
     corpus = ready_service(request).corpus
-    passages = [passage_out(p, *corpus.neighbours(p)) for p in corpus.passages]
+    passages = [passage_out(p, *corpus.neighbours(p), report=corpus.report_of(p)) for p in corpus.passages]
     return PassageList(doc=corpus.reports[0].slug, count=len(passages), passages=passages)
 
 
@@ -83,7 +83,7 @@ def get_passage(ref: str, request: Request) -> PassageOut:
             status_code=404,
             detail=f"no passage {ref[:100]!r}; ids are {', '.join(corpus.ids)}",
         )
-    return passage_out(passage, *corpus.neighbours(passage))
+    return passage_out(passage, *corpus.neighbours(passage), report=corpus.report_of(passage))
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": ErrorOut}}, tags=["health"])

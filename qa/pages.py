@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,19 +15,15 @@ from pydantic import ValidationError
 
 from qa.config import PROJECT_ROOT
 from qa.corpus import Corpus, Passage, Report
-from qa.schemas import AskRequest, AskResponse, Citation, response_from_result
+from qa.followup import ask_in_context, example_candidates, lookup_example
+from qa.schemas import AskContext, AskRequest, AskResponse, Citation, passage_table
 from qa.service import AnswerService
 
 WEB_DIR = PROJECT_ROOT / "web"
 STATIC_DIR = WEB_DIR / "static"
 TEMPLATES_DIR = WEB_DIR / "templates"
 
-EXAMPLES = (
-    "How many cannabis factories were found in London?",
-    "What were the reconviction rates for DTTO offenders?",
-    "How many crackhouses were closed in Haringey?",
-    "What does paragraph 22 say?",
-)
+EXAMPLE_COUNT = 3  # heading questions on an empty chat, plus one passage lookup
 DECLINED = "The report does not seem to cover this."
 STARTING = "The service is starting; try again in a few seconds."
 
@@ -76,6 +72,12 @@ class PassageView:
     table: TableView | None = None
     terms: list[tuple[str, str, bool]] | None = None
     highlight: tuple[int, int] | None = None
+    doc_title: str = ""  # the report's title, shown on chips when several reports are loaded
+
+    @property
+    def about(self) -> str:
+        """What a chip says after the label: the passage's heading, else its section."""
+        return self.passage.heading or self.passage.section
 
     @property
     def name(self) -> str:
@@ -137,17 +139,16 @@ def text_blocks(text: str, highlight: tuple[int, int] | None = None) -> list[Blo
 
 
 def _table_view(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> TableView | None:
-    lines = _line_offsets(passage.text)
-    if not report.table_header or len(report.table_rows) != len(lines) - 2:
+    """The table as the API gives it (one row a line after the header), rows marked by the highlight."""
+    table = passage_table(passage, report)
+    if table is None:
         return None
+    lines = _line_offsets(passage.text)
     caption = _pieces(passage.text, *lines[0], highlight)
     rows = [
-        (row.cells, _overlaps(span, highlight))
-        for row, span in zip(report.table_rows, lines[2:], strict=True)
+        (tuple(cells), _overlaps(span, highlight)) for cells, span in zip(table.rows, lines[2:], strict=True)
     ]
-    width = max(len(report.table_header), *(len(cells) for cells, _ in rows))
-    padded = [(cells + ("",) * (width - len(cells)), marked) for cells, marked in rows]
-    return TableView(caption, report.table_header + ("",) * (width - len(report.table_header)), padded)
+    return TableView(caption, tuple(table.columns), rows)
 
 
 def _terms(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> list | None:
@@ -263,10 +264,6 @@ def _starting(request: Request) -> HTMLResponse:
     return response
 
 
-def _report(service: AnswerService | None) -> Report | None:
-    return service.corpus.reports[0] if service is not None else None
-
-
 @dataclass
 class Exchange:
     """One question and the server's reply, for the no-JavaScript chat."""
@@ -276,59 +273,137 @@ class Exchange:
     error: str | None = None
     views: list[PassageView] = field(default_factory=list)
 
+    @property
+    def turn(self) -> AskContext | None:
+        """What the next question is read against: this question (as read) and the passage it cited."""
+        response = self.response
+        if response is None or not response.citations:
+            return None
+        first = response.citations[0]
+        paragraph = response.answer.paragraph if response.answer else first.paragraph
+        return AskContext(question=response.read_as or self.question, doc=first.doc, paragraph=paragraph)
+
 
 def _citation_view(corpus: Corpus, citation: Citation, highlight: bool) -> PassageView:
     passage = corpus.resolve(citation.paragraph)
     assert passage is not None
-    return passage_view(corpus, passage, (citation.start, citation.end) if highlight else None)
+    view = passage_view(corpus, passage, (citation.start, citation.end) if highlight else None)
+    view.doc_title = corpus.report_of(passage).title
+    return view
+
+
+_EXAMPLES: dict[str, list[str]] = {}  # index fingerprint -> example questions the index answers
+
+
+async def _examples(service: AnswerService | None) -> list[str]:
+    """Questions built from the report's own headings, kept only when the report answers them from
+    the passage under that heading; then one lookup by paragraph number. Worked out once an index."""
+    if service is None:
+        return []
+    key = service.searcher.fingerprint
+    if key not in _EXAMPLES:
+        chosen: list[str] = []
+        for question in example_candidates(service.corpus):
+            if len(chosen) == EXAMPLE_COUNT:
+                break
+            result, _cached = await service.ask(question, 3)
+            if result.answer is not None and result.answer.passage.heading.lower() in question.lower():
+                chosen.append(question)
+        lookup = lookup_example(service.corpus)
+        _EXAMPLES[key] = chosen + ([lookup] if lookup else [])
+    return _EXAMPLES[key]
+
+
+def _doc_report(service: AnswerService | None, doc: str | None) -> Report | None:
+    """The report named by `doc`, or the first report."""
+    if service is None:
+        return None
+    reports = service.corpus.reports
+    return next((r for r in reports if r.slug == doc), reports[0])
 
 
 @router.get("/", response_class=HTMLResponse)
-def chat(request: Request) -> HTMLResponse:
+async def chat(request: Request) -> HTMLResponse:
     """The chat page."""
-    return _page(request, "chat.html", report=_report(_service(request)), examples=EXAMPLES)
+    service = _service(request)
+    return await _chat_with(request, service, None)
 
 
-@router.post("/ask", response_class=HTMLResponse)
-async def ask_form(request: Request, question: Annotated[str, Form()] = "") -> HTMLResponse:
-    """The chat form without JavaScript: the answer rendered on the server."""
+def _context(question: str, doc: str, paragraph: str) -> AskContext | None:
+    """The previous turn from form fields; None when there is none or it is not acceptable."""
+    if not (question.strip() or paragraph.strip()):
+        return None
+    try:
+        return AskContext(question=question, doc=doc or None, paragraph=paragraph or None)
+    except ValidationError:
+        return None  # a tampered or oversized context is ignored: the question still stands alone
+
+
+async def _answer(
+    request: Request, question: str, context: AskContext | None, doc: str | None = None
+) -> HTMLResponse:
+    """The chat page with the answer to one question rendered on the server (no JavaScript needed)."""
     service = _service(request)
     try:
         cleaned = AskRequest(question=question).question
     except ValidationError as error:
         message = str(error.errors()[0].get("msg", "invalid question")).removeprefix("Value error, ")
         exchange = Exchange(question, error=f"That question was not accepted: {message}.")
-        return _chat_with(request, service, exchange, 422)
+        return await _chat_with(request, service, exchange, 422, doc=doc)
     if service is None:
-        return _chat_with(request, service, Exchange(cleaned, error=STARTING), 503)
-    result, _cached = await service.ask(cleaned, 3)
-    response = response_from_result(result)
-    response.question = cleaned
+        return await _chat_with(request, service, Exchange(cleaned, error=STARTING), 503, doc=doc)
+    response = await ask_in_context(service, cleaned, 3, context)
     exchange = Exchange(cleaned, response)
     highlight = response.answered and not response.lookup
     exchange.views = [_citation_view(service.corpus, c, highlight) for c in response.citations]
-    return _chat_with(request, service, exchange)
+    return await _chat_with(request, service, exchange, doc=doc)
 
 
-def _chat_with(
-    request: Request, service: AnswerService | None, exchange: Exchange, status_code: int = 200
+@router.post("/ask", response_class=HTMLResponse)
+async def ask_form(
+    request: Request,
+    question: Annotated[str, Form()] = "",
+    context_question: Annotated[str, Form()] = "",
+    context_doc: Annotated[str, Form()] = "",
+    context_paragraph: Annotated[str, Form()] = "",
 ) -> HTMLResponse:
+    """The chat form without JavaScript: the answer rendered on the server, read after the previous turn."""
+    context = _context(context_question, context_doc, context_paragraph)
+    return await _answer(request, question, context)
+
+
+@router.get("/ask", response_model=None)
+async def ask_link(
+    request: Request,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    doc: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """A shareable answer: /ask?q=...(&doc=...) renders the answer page; a bare /ask goes to the chat."""
+    if not q:
+        return RedirectResponse("/", status_code=303)
+    return await _answer(request, q, None, doc=doc or None)
+
+
+async def _chat_with(
+    request: Request,
+    service: AnswerService | None,
+    exchange: Exchange | None,
+    status_code: int = 200,
+    doc: str | None = None,
+) -> HTMLResponse:
+    report = _doc_report(service, doc)
     return _page(
         request,
         "chat.html",
         status_code,
-        report=_report(service),
-        examples=EXAMPLES,
+        report=report,
+        reports=len(service.corpus.reports) if service is not None else 0,
+        examples=await _examples(service),
         exchange=exchange,
+        turn=exchange.turn if exchange is not None else None,
         declined=DECLINED,
-        draft=exchange.question if exchange.error else "",
+        draft=exchange.question if exchange is not None and exchange.error else "",
     )
-
-
-@router.get("/ask")
-def ask_form_get() -> RedirectResponse:
-    """The form posts; a bookmarked /ask goes back to the chat."""
-    return RedirectResponse("/", status_code=303)
 
 
 @router.get("/report", response_class=HTMLResponse)
