@@ -285,10 +285,15 @@ def test_phone_width_has_no_horizontal_scroll(browser: Browser, live_server: str
     context.close()
 
 
-@pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
-def test_screenshots_of_the_chat(browser: Browser, live_server: str, name: str, viewport: dict) -> None:
+@pytest.mark.parametrize(
+    ("name", "viewport", "options"),
+    [("desktop", DESKTOP, {}), ("phone", PHONE, {"is_mobile": True, "has_touch": True})],
+)
+def test_screenshots_of_the_chat(
+    browser: Browser, live_server: str, name: str, viewport: dict, options: dict
+) -> None:
     """Saves docs/chat-desktop.png and docs/chat-phone.png (shown in the README) after one question."""
-    context = new_context(browser, live_server, viewport=viewport)
+    context = new_context(browser, live_server, viewport=viewport, **options)
     page = context.new_page()
     page.goto("/")
     exchange = ask(page, CANNABIS)
