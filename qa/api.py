@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 
 from qa.config import MODEL_NAME
 from qa.corpus import AmbiguousId, Corpus, Report
+from qa.followup import ask_in_context
 from qa.limits import require_json
 from qa.schemas import (
     AmbiguousOut,
@@ -19,7 +20,6 @@ from qa.schemas import (
     PassageList,
     PassageOut,
     passage_out,
-    response_from_result,
 )
 from qa.service import AnswerService
 
@@ -53,14 +53,13 @@ def ready_service(request: Request) -> AnswerService:
     dependencies=[Depends(require_json)],
 )
 async def ask(body: AskRequest, request: Request) -> AskResponse:
-    """Answer a question with the report's own sentence and the passages it cites, best first."""
+    """Answer a question with the report's own sentence and the passages it cites, best first.
+    With `context` (the previous turn), a follow-up is read in its light; `read_as` says how."""
     started = time.perf_counter()
     service = ready_service(request)
     docs = known_docs(service.corpus, body.docs)
-    result, _cached = await service.ask(body.question, body.top_k, docs=docs)
-    took_ms = (time.perf_counter() - started) * 1000
-    response = response_from_result(result, service.corpus, took_ms=took_ms)
-    response.question = body.question
+    response = await ask_in_context(service, body.question, body.top_k, body.context, docs=docs)
+    response.took_ms = round((time.perf_counter() - started) * 1000, 3)
     return response
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -15,19 +15,15 @@ from pydantic import ValidationError
 
 from qa.config import PROJECT_ROOT
 from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id
-from qa.schemas import AskRequest, AskResponse, Citation, response_from_result
+from qa.followup import ask_in_context, example_candidates, lookup_example
+from qa.schemas import AskContext, AskRequest, AskResponse, Citation, passage_table
 from qa.service import AnswerService
 
 WEB_DIR = PROJECT_ROOT / "web"
 STATIC_DIR = WEB_DIR / "static"
 TEMPLATES_DIR = WEB_DIR / "templates"
 
-EXAMPLES = (
-    "How many cannabis factories were found in London?",
-    "What were the reconviction rates for DTTO offenders?",
-    "How many crackhouses were closed in Haringey?",
-    "What does paragraph 22 say?",
-)
+EXAMPLE_COUNT = 3  # heading questions on an empty chat, plus one passage lookup
 DECLINED = "The report does not seem to cover this."
 STARTING = "The service is starting; try again in a few seconds."
 _NO_REPORT = "There is no report at this address. The library lists every report."
@@ -77,6 +73,12 @@ class PassageView:
     table: TableView | None = None
     terms: list[tuple[str, str, bool]] | None = None
     highlight: tuple[int, int] | None = None
+    doc_title: str = ""  # the report's title, shown on chips when several reports are loaded
+
+    @property
+    def about(self) -> str:
+        """What a chip says after the label: the passage's heading, else its section."""
+        return self.passage.heading or self.passage.section
 
     @property
     def name(self) -> str:
@@ -138,17 +140,16 @@ def text_blocks(text: str, highlight: tuple[int, int] | None = None) -> list[Blo
 
 
 def _table_view(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> TableView | None:
-    lines = _line_offsets(passage.text)
-    if not report.table_header or len(report.table_rows) != len(lines) - 2:
+    """The table as the API gives it (one row a line after the header), rows marked by the highlight."""
+    table = passage_table(passage, report)
+    if table is None:
         return None
+    lines = _line_offsets(passage.text)
     caption = _pieces(passage.text, *lines[0], highlight)
     rows = [
-        (row.cells, _overlaps(span, highlight))
-        for row, span in zip(report.table_rows, lines[2:], strict=True)
+        (tuple(cells), _overlaps(span, highlight)) for cells, span in zip(table.rows, lines[2:], strict=True)
     ]
-    width = max(len(report.table_header), *(len(cells) for cells, _ in rows))
-    padded = [(cells + ("",) * (width - len(cells)), marked) for cells, marked in rows]
-    return TableView(caption, report.table_header + ("",) * (width - len(report.table_header)), padded)
+    return TableView(caption, tuple(table.columns), rows)
 
 
 def _terms(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> list | None:
@@ -283,59 +284,150 @@ class Exchange:
     error: str | None = None
     views: list[PassageView] = field(default_factory=list)
 
+    @property
+    def turn(self) -> AskContext | None:
+        """What the next question is read against: this question (as read) and the passage it cited."""
+        response = self.response
+        if response is None or not response.citations:
+            return None
+        first = response.citations[0]
+        paragraph = response.answer.paragraph if response.answer else first.paragraph
+        return AskContext(question=response.read_as or self.question, doc=first.doc, paragraph=paragraph)
+
 
 def _citation_view(corpus: Corpus, citation: Citation, highlight: bool) -> PassageView:
     passage = corpus.get(citation.doc, citation.paragraph)
     assert passage is not None
-    return passage_view(corpus, passage, (citation.start, citation.end) if highlight else None)
+    view = passage_view(corpus, passage, (citation.start, citation.end) if highlight else None)
+    view.doc_title = corpus.report_of(passage).title
+    return view
+
+
+_EXAMPLES: dict[str, list[str]] = {}  # index fingerprint -> example questions the index answers
+
+
+async def _examples(service: AnswerService | None, report: Report | None) -> list[str]:
+    """Questions built from the report's own headings, kept only when the report answers them from
+    the passage under that heading; then one lookup by paragraph number. Worked out once an index
+    and report."""
+    if service is None or report is None:
+        return []
+    key = f"{service.searcher.fingerprint}/{report.slug}"
+    if key not in _EXAMPLES:
+        chosen: list[str] = []
+        scope = (report.slug,)
+        for question in example_candidates(report):
+            if len(chosen) == EXAMPLE_COUNT:
+                break
+            result, _cached = await service.ask(question, 3, docs=scope)
+            if result.answer is not None and result.answer.passage.heading.lower() in question.lower():
+                chosen.append(question)
+        lookup = lookup_example(report)
+        _EXAMPLES[key] = chosen + ([lookup] if lookup else [])
+    return _EXAMPLES[key]
+
+
+def _doc_report(request: Request, service: AnswerService | None, doc: str | None) -> Report | None:
+    """The report named by `doc`, or the library's default report."""
+    if service is None:
+        return None
+    return service.corpus.report(doc or "") or _report(request, service)
 
 
 @router.get("/", response_class=HTMLResponse)
-def chat(request: Request) -> HTMLResponse:
+async def chat(request: Request) -> HTMLResponse:
     """The chat page."""
-    return _page(request, "chat.html", report=_report(request, _service(request)), examples=EXAMPLES)
+    service = _service(request)
+    return await _chat_with(request, service, None)
 
 
-@router.post("/ask", response_class=HTMLResponse)
-async def ask_form(request: Request, question: Annotated[str, Form()] = "") -> HTMLResponse:
-    """The chat form without JavaScript: the answer rendered on the server."""
+def _context(question: str, doc: str, paragraph: str) -> AskContext | None:
+    """The previous turn from form fields; None when there is none or it is not acceptable."""
+    if not (question.strip() or paragraph.strip()):
+        return None
+    try:
+        return AskContext(question=question, doc=doc or None, paragraph=paragraph or None)
+    except ValidationError:
+        return None  # a tampered or oversized context is ignored: the question still stands alone
+
+
+async def _answer(
+    request: Request, question: str, context: AskContext | None, doc: str | None = None
+) -> HTMLResponse:
+    """The chat page with the answer to one question rendered on the server (no JavaScript needed)."""
     service = _service(request)
     try:
         cleaned = AskRequest(question=question).question
     except ValidationError as error:
         message = str(error.errors()[0].get("msg", "invalid question")).removeprefix("Value error, ")
         exchange = Exchange(question, error=f"That question was not accepted: {message}.")
-        return _chat_with(request, service, exchange, 422)
+        return await _chat_with(request, service, exchange, 422, doc=doc)
     if service is None:
-        return _chat_with(request, service, Exchange(cleaned, error=STARTING), 503)
-    result, _cached = await service.ask(cleaned, 3)
-    response = response_from_result(result, service.corpus)
-    response.question = cleaned
+        return await _chat_with(request, service, Exchange(cleaned, error=STARTING), 503, doc=doc)
+    docs = (doc,) if doc and service.corpus.report(doc) else None
+    response = await ask_in_context(service, cleaned, 3, context, docs=docs)
     exchange = Exchange(cleaned, response)
     highlight = response.answered and not response.lookup
     exchange.views = [_citation_view(service.corpus, c, highlight) for c in response.citations]
-    return _chat_with(request, service, exchange)
+    return await _chat_with(request, service, exchange, doc=doc)
 
 
-def _chat_with(
-    request: Request, service: AnswerService | None, exchange: Exchange, status_code: int = 200
+@router.post("/ask", response_class=HTMLResponse)
+async def ask_form(
+    request: Request,
+    question: Annotated[str, Form()] = "",
+    context_question: Annotated[str, Form()] = "",
+    context_doc: Annotated[str, Form()] = "",
+    context_paragraph: Annotated[str, Form()] = "",
+    doc: Annotated[str | None, Form(max_length=200)] = None,
 ) -> HTMLResponse:
+    """The chat form without JavaScript: the answer rendered on the server, read after the previous turn."""
+    context = _context(context_question, context_doc, context_paragraph)
+    return await _answer(request, question, context, doc=doc)
+
+
+@router.get("/ask", response_model=None)
+async def ask_link(
+    request: Request,
+    q: Annotated[str, Query(max_length=2000)] = "",
+    doc: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """A shareable answer: /ask?q=...(&doc=...) renders the answer page; a bare /ask goes to the chat."""
+    if not q:
+        return RedirectResponse("/", status_code=303)
+    return await _answer(request, q, None, doc=doc)
+
+
+def _scope(service: AnswerService | None, doc: str | None, report: Report | None) -> str:
+    """The picker's choice: the report asked of, '' for all of them, the default report at first."""
+    if doc is None:
+        return report.slug if report is not None else ""
+    return doc if service is not None and service.corpus.report(doc) else ""
+
+
+async def _chat_with(
+    request: Request,
+    service: AnswerService | None,
+    exchange: Exchange | None,
+    status_code: int = 200,
+    doc: str | None = None,
+) -> HTMLResponse:
+    report = _doc_report(request, service, doc)
+    library = service.corpus.reports if service is not None else []
     return _page(
         request,
         "chat.html",
         status_code,
-        report=_report(request, service),
-        examples=EXAMPLES,
+        report=report,
+        reports=len(library),
+        library=library if len(library) > 1 else [],
+        scope=_scope(service, doc, report),
+        examples=await _examples(service, report),
         exchange=exchange,
+        turn=exchange.turn if exchange is not None else None,
         declined=DECLINED,
-        draft=exchange.question if exchange.error else "",
+        draft=exchange.question if exchange is not None and exchange.error else "",
     )
-
-
-@router.get("/ask")
-def ask_form_get() -> RedirectResponse:
-    """The form posts; a bookmarked /ask goes back to the chat."""
-    return RedirectResponse("/", status_code=303)
 
 
 @router.get("/report", response_class=HTMLResponse)

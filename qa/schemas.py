@@ -33,6 +33,23 @@ def clean_question(value: str) -> str:
     return " ".join(value.split())
 
 
+class AskContext(BaseModel):
+    """The previous turn of a conversation, so a follow-up ("why?", "and in 2004?") can lean on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        "", max_length=4 * MAX_QUESTION_CHARS, description="The previous question (as it was read)."
+    )
+    doc: str | None = Field(None, max_length=200, description="The report the previous answer came from.")
+    paragraph: str | None = Field(None, max_length=100, description="The passage the previous answer cited.")
+
+    @field_validator("question")
+    @classmethod
+    def _question_is_clean(cls, value: str) -> str:
+        return clean_question(value)[:MAX_QUESTION_CHARS]
+
+
 class AskRequest(BaseModel):
     """A question for the report."""
 
@@ -55,6 +72,9 @@ class AskRequest(BaseModel):
         min_length=1,
         max_length=MAX_DOCS,
         description="Limit the question to these reports (1-50 docs, as /api/reports lists them).",
+    )
+    context: AskContext | None = Field(
+        None, description="The previous turn; a question that leans on it is read in its light."
     )
 
     @field_validator("top_k", mode="before")
@@ -83,6 +103,17 @@ class AnswerOut(BaseModel):
     end: int = Field(description="End offset (exclusive) of the sentence in the passage text.")
 
 
+class TableOut(BaseModel):
+    caption: str
+    columns: list[str] = Field(description="Column names, one a column.")
+    rows: list[list[str]] = Field(description="One list of cells a row, as wide as `columns`.")
+
+
+class NextStep(BaseModel):
+    label: str = Field(description="What the button says: 'Next: ¶17 · Heading'.")
+    question: str = Field(description="The question the button asks.")
+
+
 class Citation(BaseModel):
     doc: str = Field(description="The report it cites (its file name without .txt).")
     doc_title: str
@@ -97,6 +128,7 @@ class Citation(BaseModel):
     url: str
     start: int = Field(description="Offsets of the best sentence of this passage.")
     end: int
+    table: TableOut | None = Field(None, description="For a table passage: its caption, columns and rows.")
 
 
 class AskResponse(BaseModel):
@@ -109,6 +141,12 @@ class AskResponse(BaseModel):
     )
     citations: list[Citation]
     took_ms: float
+    read_as: str | None = Field(
+        None, description="How a follow-up was read in its context; null when it stood on its own."
+    )
+    next_steps: list[NextStep] = Field(
+        default_factory=list, description="Up to three questions to ask next, from the cited passages."
+    )
 
 
 class PassageOut(BaseModel):
@@ -124,6 +162,7 @@ class PassageOut(BaseModel):
     url: str
     prev: str | None = None
     next: str | None = None
+    table: TableOut | None = None
 
 
 class PassageList(BaseModel):
@@ -160,6 +199,43 @@ def report_meta(report: Report) -> ReportMeta:
     )
 
 
+def passage_table(passage: Passage, report: Report | None = None) -> TableOut | None:
+    """A table passage as caption, column names and rows; None for any other passage.
+
+    The passage text is a caption line, a header line and one line a row. The report's parsed
+    table is used when its rows line up with those lines; otherwise the text is read on its own.
+    One function, so a richer table reader can replace it in one place."""
+    lines = passage.text.split("\n")
+    if passage.kind != "table" or len(lines) < 3:
+        return None
+    caption, header, body = lines[0], lines[1], lines[2:]
+    if report is not None and report.table_header and len(report.table_rows) == len(body):
+        columns, rows = list(report.table_header), [list(row.cells) for row in report.table_rows]
+    else:
+        rows = [_row_cells(line) for line in body]
+        columns = _header_cells(header, width=max(len(row) for row in rows))
+    width = max(len(columns), *(len(row) for row in rows))
+    # Every header cell gets a name (an empty <th> says nothing to a screen reader).
+    columns += [f"Column {n}" for n in range(len(columns) + 1, width + 1)]
+    return TableOut(caption=caption, columns=columns, rows=[row + [""] * (width - len(row)) for row in rows])
+
+
+def _row_cells(line: str) -> list[str]:
+    """'Barking & Dagenham 2 2' -> name, 2, 2; cells split on tabs or wide gaps when the text has them."""
+    wide = [cell.strip() for cell in re.split(r"\t|\s{2,}", line.strip()) if cell.strip()]
+    if len(wide) > 1:
+        return wide
+    named = re.match(r"^(.*?[^\d\s])\s+(\d.*)$", line.strip())
+    if not named:
+        return [line.strip()]
+    return [named.group(1), *re.split(r"\s+(?=\d)", named.group(2).strip())]
+
+
+def _header_cells(line: str, width: int) -> list[str]:
+    wide = [cell.strip() for cell in re.split(r"\t|\s{2,}", line.strip()) if cell.strip()]
+    return wide if len(wide) == width else [line.strip()]
+
+
 def citation_from_hit(hit: Hit, report: Report) -> Citation:
     passage = hit.passage
     return Citation(
@@ -176,10 +252,12 @@ def citation_from_hit(hit: Hit, report: Report) -> Citation:
         url=passage_url(passage),
         start=hit.span.start,
         end=hit.span.end,
+        table=passage_table(passage, report),
     )
 
 
 def response_from_result(result: Result, corpus: Corpus, took_ms: float | None = None) -> AskResponse:
+    """The API's view of a result: each citation with its report's title and date, tables as tables."""
     top = result.answer
     answer = (
         AnswerOut(text=top.span.text, paragraph=top.passage.id, start=top.span.start, end=top.span.end)
@@ -213,6 +291,7 @@ def passage_out(
         url=passage_url(passage),
         prev=prev_id,
         next=next_id,
+        table=passage_table(passage, report),
     )
 
 

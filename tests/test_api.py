@@ -13,7 +13,18 @@ def test_ask_returns_cited_answer(client: TestClient) -> None:
     response = client.post("/api/ask", json={"question": CANNABIS})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"question", "answered", "lookup", "answer", "reason", "citations", "took_ms"}
+    assert set(body) == {
+        "question",
+        "answered",
+        "lookup",
+        "answer",
+        "reason",
+        "citations",
+        "took_ms",
+        "read_as",
+        "next_steps",
+    }
+    assert body["read_as"] is None  # no context: the question is read as asked
     assert body["question"] == CANNABIS and body["answered"] is True
     first = body["citations"][0]
     assert first["paragraph"] == "16" and first["label"] == "¶16"
@@ -82,6 +93,9 @@ def test_citation_lookup_question(client: TestClient) -> None:
         ({"question": "ok", "top_k": "three"}, 422, "top_k"),
         ({"top_k": 3}, 422, "question"),
         ({"question": "ok", "extra": 1}, 422, "extra"),
+        ({"question": "ok", "context": "7"}, 422, "context"),
+        ({"question": "ok", "context": {"question": "x", "turn": 1}}, 422, "context.turn"),
+        ({"question": "ok", "context": {"paragraph": "x" * 101}}, 422, "context.paragraph"),
     ],
 )
 def test_bad_questions_get_readable_4xx(client: TestClient, payload: dict, status: int, needle: str) -> None:
@@ -139,7 +153,99 @@ def test_passage_by_any_id_form(client: TestClient, ref: str) -> None:
 
 def test_financial_and_table_passages(client: TestClient) -> None:
     assert client.get("/api/passages/d4").json()["section"] == "D. Financial implications"
-    assert client.get("/api/passages/TABLE-1").json()["kind"] == "table"
+    assert client.get("/api/passages/d4").json()["table"] is None
+    table = client.get("/api/passages/TABLE-1").json()
+    assert table["kind"] == "table"
+    assert table["table"]["columns"] == ["Boroughs", "Closure order granted Y?N", "Crackhouse closed"]
+    assert table["table"]["caption"] == "Table 1: Crackhouse data July to September 2005"
+    assert ["Haringey", "17", "17"] in table["table"]["rows"]
+    assert all(len(row) == 3 for row in table["table"]["rows"])
+
+
+def test_table_citation_carries_its_table(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "How many crackhouses were closed in Haringey?"}).json()
+    first = body["citations"][0]
+    assert first["paragraph"] == "table-1" and first["table"]["columns"][0] == "Boroughs"
+    assert all(c["table"] is None for c in body["citations"] if c["kind"] != "table")
+
+
+def ask_after(client: TestClient, question: str, previous: str, paragraph: str) -> dict:
+    context = {"question": previous, "doc": "mpa-2005-12-08-drugs-and-crime", "paragraph": paragraph}
+    response = client.post("/api/ask", json={"question": question, "context": context})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_follow_up_carries_the_subject_of_the_previous_question(client: TestClient) -> None:
+    body = ask_after(client, "how many arrests did that lead to?", "What is a clean delivery?", "7")
+    assert body["question"] == "how many arrests did that lead to?"
+    assert body["read_as"] == "How many clean delivery arrests were there?"
+    assert body["answered"] and body["answer"]["paragraph"] == "7"
+    assert "150 persons" in body["answer"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "paragraph", "read_as", "cited"),
+    [
+        (
+            "and in Lambeth?",
+            "How many crackhouses were closed in Haringey?",
+            "table-1",
+            "How many crackhouses were closed in Lambeth?",
+            "table-1",
+        ),
+        (
+            "when was it set up?",
+            "What is the Controlled Deliveries Unit?",
+            "7",
+            "When was the Controlled Deliveries Unit set up?",
+            "7",
+        ),
+        (
+            "how many arrests did it make?",
+            "What does the report say about the Middle Market Drugs Project?",
+            "4",
+            "How many Middle Market Drugs Project arrests were there?",
+            "4",
+        ),
+        ("why?", "What is a clean delivery?", "7", "¶7", "7"),
+        ("tell me more", "How many cannabis factories were found in London?", "16", "¶16", "16"),
+        ("the next paragraph", "What is a clean delivery?", "7", "¶8", "8"),
+        ("who wrote it?", "What is a clean delivery?", "7", "Who wrote the report?", "F"),
+    ],
+)
+def test_follow_ups_are_answered_from_the_right_passage(
+    client: TestClient, question: str, previous: str, paragraph: str, read_as: str, cited: str
+) -> None:
+    body = ask_after(client, question, previous, paragraph)
+    assert body["read_as"] == read_as
+    assert body["answered"] and body["citations"][0]["paragraph"] == cited
+
+
+def test_follow_up_to_another_year_is_declined_for_that_year(client: TestClient) -> None:
+    previous = "How many cannabis factories were found in London?"
+    body = ask_after(client, "what about 2004?", previous, "16")
+    assert body["read_as"] == "How many cannabis factories were found in London in 2004?"
+    assert not body["answered"] and "2004" in body["reason"]
+
+
+@pytest.mark.parametrize(
+    "question", [CANNABIS, "What does paragraph 22 say?", "How many crackhouses were closed in Haringey?"]
+)
+def test_a_question_that_stands_on_its_own_ignores_the_context(client: TestClient, question: str) -> None:
+    alone = client.post("/api/ask", json={"question": question}).json()
+    body = ask_after(client, question, "What is a clean delivery?", "7")
+    assert body["read_as"] is None
+    assert [c["paragraph"] for c in body["citations"]] == [c["paragraph"] for c in alone["citations"]]
+
+
+def test_answers_offer_next_steps_from_the_cited_passages(client: TestClient) -> None:
+    body = client.post("/api/ask", json={"question": "What is a clean delivery?"}).json()
+    steps = body["next_steps"]
+    assert 1 <= len(steps) <= 3
+    assert steps[0] == {"label": "Next: ¶8 · Territorial Policing", "question": "¶8"}
+    declined = client.post("/api/ask", json={"question": "What is the recipe for banana bread?"}).json()
+    assert declined["next_steps"] == []
 
 
 def test_unknown_passage_is_404_listing_ids(client: TestClient) -> None:

@@ -38,14 +38,24 @@ def test_chat_page_has_labelled_form_that_posts(client: TestClient) -> None:
     assert '<textarea id="question" name="question"' in page
     assert 'role="log" aria-live="polite"' in page
     assert '<script src="/static/chat.js" defer></script>' in page
-    assert 'value="How many cannabis factories were found in London?"' in page  # an example
+    # Examples come from the report's own headings (each checked to be answered from that heading's
+    # passage), plus one lookup by paragraph number; nothing about the report is written in the code.
+    examples = re.findall(r'<button class="example" name="question" value="([^"]+)"', page)
+    assert len(examples) == 4, examples
+    assert all(e.startswith("What does the report say about ") for e in examples[:3])
+    assert re.fullmatch(r"What does paragraph \d+ say\?", examples[3])
+    assert "What does the report say about hydroponic cultivation of Cannabis?" in examples
     assert "<cite>Drugs and crime</cite>" in page
 
 
 def test_no_js_form_renders_answer_and_citations(client: TestClient) -> None:
     page = ask_form(client, CANNABIS)
     assert ANSWER_16 in page
-    assert '<summary class="chip">¶16</summary>' in page
+    assert (
+        '<summary class="chip"><span class="chip-label">¶16</span>'
+        '<span class="chip-about"> · Hydroponic cultivation of Cannabis</span></summary>'
+    ) in page
+    assert '<a class="step" href="/ask?q=' in page  # next steps, as links that work without JS
     assert re.search(r"<mark>[^<]*300 of the factories[^<]*</mark>", page)
     assert re.search(r'href="/p/16\?hl=\d+-\d+"', page)
     assert 'href="/report#p-16"' in page
@@ -97,8 +107,36 @@ def test_get_ask_goes_back_to_the_chat(client: TestClient) -> None:
     assert response.status_code == 303 and response.headers["location"] == "/"
 
 
+def test_get_ask_renders_a_shareable_answer(client: TestClient) -> None:
+    page = html(client, "/ask?q=What+is+a+clean+delivery%3F")
+    assert '<blockquote class="answer"><p>The tactic the Unit employs' in page
+    assert '<span class="chip-label">¶7</span>' in page
+    # The next question is read against this one: the form carries the turn.
+    assert '<input type="hidden" name="context_question" value="What is a clean delivery?">' in page
+    assert '<input type="hidden" name="context_paragraph" value="7">' in page
+    assert "What is a clean delivery?</p>" in page
+    same = html(client, "/ask?q=What+is+a+clean+delivery%3F&doc=mpa-2005-12-08-drugs-and-crime")
+    assert '<span class="chip-label">¶7</span>' in same
+    assert html(client, "/ask?q=" + "x" * 501, status=422).count("the limit is 500") == 1
+    escaped = html(client, "/ask?q=%3Cscript%3Ealert(1)%3C/script%3E+cannabis+factories")
+    assert "<script>alert" not in escaped and "&lt;script&gt;alert(1)&lt;/script&gt;" in escaped
+
+
+def test_no_js_follow_up_is_read_in_context(client: TestClient) -> None:
+    context = {"context_question": "What is a clean delivery?", "context_paragraph": "7"}
+    response = client.post("/ask", data={"question": "how many arrests did that lead to?", **context})
+    assert response.status_code == 200
+    page = response.text
+    assert '<p class="read-as">Read as: <q>How many clean delivery arrests were there?</q></p>' in page
+    assert "imprisonment of 150 persons" in page and '<span class="chip-label">¶7</span>' in page
+    # A tampered context is ignored, not an error: the question stands alone.
+    bad = {"context_question": "x" * 5000, "context_paragraph": "7"}
+    response = client.post("/ask", data={"question": CANNABIS, **bad})
+    assert response.status_code == 200 and ANSWER_16 in response.text and "Read as" not in response.text
+
+
 @pytest.mark.parametrize(
-    "path", ["/", "/report", "/p/16", "/p/nope", "/static/chat.js", "/static/chat.css", "/ask"]
+    "path", ["/", "/report", "/p/16", "/p/nope", "/static/chat.js", "/static/chat.css", "/ask", "/ask?q=x"]
 )
 def test_security_headers_on_pages(client: TestClient, path: str) -> None:
     response = client.post(path, data={"question": CANNABIS}) if path == "/ask" else client.get(path)

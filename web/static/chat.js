@@ -14,7 +14,11 @@
   const status = document.getElementById("status");
   const examples = document.getElementById("examples");
   const clearButton = document.getElementById("clear");
+  const chat = document.querySelector(".chat");
   if (!form || !box || !log) return;
+  // Chips name the report too when the server has loaded several.
+  const SEVERAL_REPORTS = Number((chat && chat.dataset.reports) || "1") > 1;
+  const GAP = 8; // px kept between the newest reply and the composer (or the top of the window)
 
   let history = load();
   let busy = false;
@@ -97,6 +101,28 @@
     return wrap;
   }
 
+  // A table passage as a real table: caption, column headers, each row named by its first cell.
+  function passageTable(citation, hl) {
+    const table = citation.table;
+    const lines = [];
+    let offset = 0;
+    for (const line of citation.text.split("\n")) {
+      lines.push([offset, offset + line.length]);
+      offset += line.length + 1;
+    }
+    const hit = (n) => hl && lines[n] && hl[0] < lines[n][1] && lines[n][0] < hl[1];
+    const head = el("tr", {}, ...table.columns.map((name) => el("th", { scope: "col", text: name })));
+    const body = table.rows.map((cells, n) => {
+      const marked = hit(n + 2); // rows follow the caption and header lines
+      const first = marked ? el("mark", { text: cells[0] }) : cells[0];
+      return el("tr", { class: marked ? "marked" : null }, el("th", { scope: "row" }, first),
+        ...cells.slice(1).map((cell) => el("td", { text: cell })));
+    });
+    return el("div", { class: "passage-text" },
+      el("div", { class: "table-wrap", tabindex: "0", role: "group", "aria-label": citation.label },
+        el("table", {}, el("caption", { text: table.caption }), el("thead", {}, head), el("tbody", {}, ...body))));
+  }
+
   function where(citation) {
     const node = el("p", { class: "where" });
     if (citation.section) node.append(el("span", { class: "section", text: citation.section }));
@@ -111,22 +137,40 @@
     return "/p/" + encodeURIComponent(id);
   }
 
+  // With several reports loaded, passages live under their report: /r/{doc}/p/{id}.
+  function reportPath(citation) {
+    return SEVERAL_REPORTS && citation.doc ? "/r/" + encodeURIComponent(citation.doc) : "";
+  }
+
   function passageView(citation, highlight) {
     const hl = highlight && citation.end > citation.start ? [citation.start, citation.end] : null;
-    const own = passagePath(citation.paragraph) + (hl ? `?hl=${hl[0]}-${hl[1]}` : "");
+    const own = reportPath(citation) + passagePath(citation.paragraph) + (hl ? `?hl=${hl[0]}-${hl[1]}` : "");
+    const whole = (reportPath(citation) || "/report") + "#p-" + encodeURIComponent(citation.paragraph);
     return el(
       "article",
       { class: "passage-view" },
       where(citation),
-      passageText(citation.text, hl),
+      citation.table && Array.isArray(citation.table.columns) ? passageTable(citation, hl) : passageText(citation.text, hl),
       el(
         "p",
         { class: "links" },
         el("a", { href: own, text: `Open ${citation.label} on its own page` }),
         " · ",
-        el("a", { href: "/report#p-" + encodeURIComponent(citation.paragraph), text: "in the full report" }),
+        el("a", { href: whole, text: "in the full report" }),
       ),
     );
+  }
+
+  // "¶12 · Staffing and budgets" (and the report's title when several are loaded).
+  function chipText(citation) {
+    const parts = [el("span", { class: "chip-label", text: citation.label })];
+    if (SEVERAL_REPORTS && citation.doc_title) {
+      const when = citation.doc_date ? ` (${citation.doc_date})` : "";
+      parts.push(el("span", { class: "chip-doc", text: ` · ${citation.doc_title}${when}` }));
+    }
+    const about = citation.heading || citation.section;
+    if (about) parts.push(el("span", { class: "chip-about", text: ` · ${about}` }));
+    return parts;
   }
 
   // Chips in a row; the chosen one's passage opens in the panel below them.
@@ -135,8 +179,8 @@
     const panel = el("div", { class: "panel", id: panelId, hidden: true });
     const row = el("div", { class: "chips", role: "group", "aria-label": "Cited passages" });
     const chips = citations.map((citation) =>
-      el("button", { type: "button", class: "chip", "aria-expanded": "false", "aria-controls": panelId,
-        text: citation.label }),
+      el("button", { type: "button", class: "chip", "aria-expanded": "false", "aria-controls": panelId },
+        ...chipText(citation)),
     );
     const show = (index) => {
       const opening = chips[index].getAttribute("aria-expanded") !== "true";
@@ -189,9 +233,22 @@
     return el("div", { class: "actions" }, button);
   }
 
+  // Buttons for what to ask next, drawn by the server from the passages just cited.
+  function nextSteps(reply) {
+    const steps = Array.isArray(reply.next_steps) ? reply.next_steps.slice(0, 3) : [];
+    const valid = steps.filter((step) => step && typeof step.question === "string" && typeof step.label === "string");
+    if (!valid.length) return null;
+    return el("div", { class: "next-steps", role: "group", "aria-label": "Ask next" },
+      ...valid.map((step) => el("button", { type: "button", class: "step", "data-question": step.question,
+        text: step.label })));
+  }
+
   function replyBody(question, reply) {
     const body = [];
     const citations = Array.isArray(reply.citations) ? reply.citations : [];
+    if (typeof reply.read_as === "string" && reply.read_as) {
+      body.push(el("p", { class: "read-as" }, "Read as: ", el("q", { text: reply.read_as })));
+    }
     if (reply.answered && reply.lookup && citations.length) {
       body.push(el("p", { class: "answer", text: `Here is ${citations[0].label} of the report.` }));
       body.push(...citationChips(citations, false, true));
@@ -213,6 +270,8 @@
         body.push(fold);
       }
     }
+    const steps = nextSteps(reply);
+    if (steps) body.push(steps);
     body.push(copyButton(question, reply));
     return body;
   }
@@ -220,7 +279,7 @@
   function exchangeItem(question) {
     const reply = el("div", { class: "msg reply" });
     const item = el(
-      "li",
+      "div",
       { class: "exchange" },
       el("div", { class: "msg question" }, el("span", { class: "sr-only", text: "You asked: " }),
         el("p", { class: "text", text: question })),
@@ -238,9 +297,42 @@
 
   function refresh() {
     const empty = !log.querySelector(".exchange");
-    if (examples) examples.hidden = !empty;
+    if (examples) examples.hidden = !empty || !examples.querySelector("button");
     if (clearButton) clearButton.hidden = empty;
   }
+
+  // The newest reply in full just above the sticky composer when it fits; otherwise its start at the
+  // top of the window (scrollIntoView would leave its end under the composer).
+  function reveal(item) {
+    const bottom = form.getBoundingClientRect().top - GAP;
+    const rect = item.getBoundingClientRect();
+    const fits = rect.height <= bottom - GAP;
+    if (fits && rect.top >= GAP && rect.bottom <= bottom) return;
+    const delta = fits ? rect.bottom - bottom : rect.top - GAP;
+    window.scrollBy({ top: delta, left: 0, behavior: "instant" });
+  }
+
+  // ---- Conversation context ----------------------------------------------------------------
+
+  // The previous turn, sent with each question so a follow-up ("and in 2019?") can lean on it.
+  function turnOf(entry) {
+    const reply = entry.reply;
+    const citations = Array.isArray(reply.citations) ? reply.citations : [];
+    if (!citations.length) return null;
+    const paragraph = reply.answer && reply.answer.paragraph ? reply.answer.paragraph : citations[0].paragraph;
+    return { question: reply.read_as || entry.question, doc: citations[0].doc, paragraph };
+  }
+
+  // A page answered on the server carries its turn in the form's hidden fields.
+  function serverTurn() {
+    const field = (name) => (form.elements.namedItem(name) || { value: "" }).value;
+    const question = field("context_question");
+    const paragraph = field("context_paragraph");
+    return question || paragraph
+      ? { question, doc: field("context_doc") || null, paragraph: paragraph || null } : null;
+  }
+
+  let context = null;
 
   // ---- Asking ------------------------------------------------------------------------------
 
@@ -261,7 +353,48 @@
     return "The server could not answer just now. Try again in a moment.";
   }
 
-  async function ask(question) {
+  async function request(question, turn) {
+    const controller = new AbortController();
+    const timer = window.setTimeout(() => controller.abort(), TIMEOUT_MS);
+    const payload = turn ? { question, context: turn } : { question };
+    const picker = document.getElementById("doc");
+    if (picker && picker.value) payload.docs = [picker.value];
+    try {
+      const response = await fetch("/api/ask", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: JSON.stringify(payload),
+        signal: controller.signal,
+      });
+      if (response.ok) return { body: await response.json() };
+      return { error: await readableError(response), retry: response.status >= 500 || response.status === 429 };
+    } catch (exception) {
+      const error = exception && exception.name === "AbortError"
+        ? "The server took too long to answer. Try again."
+        : "Could not reach the server. Check that it is running, then try again.";
+      return { error, retry: true };
+    } finally {
+      window.clearTimeout(timer);
+    }
+  }
+
+  function failed(item, reply, question, turn, outcome) {
+    const error = el("p", { class: "error", text: outcome.error });
+    reply.append(error);
+    item.classList.add("failed");
+    if (outcome.retry) {
+      const retry = el("button", { type: "button", class: "retry", text: "Retry" });
+      retry.addEventListener("click", () => {
+        item.remove();
+        if (box.value.trim() === question) box.value = "";
+        ask(question, turn);
+      });
+      reply.append(el("div", { class: "actions" }, retry));
+    }
+    if (!box.value.trim()) box.value = question; // keep it so it can be edited and sent again
+  }
+
+  async function ask(question, turn = context) {
     if (busy) return;
     question = question.trim();
     if (!question) {
@@ -277,45 +410,25 @@
       "Searching the report…");
     reply.append(loading);
     log.append(item);
-    item.scrollIntoView({ block: "end", behavior: "smooth" });
+    reveal(item);
 
-    const controller = new AbortController();
-    const timer = window.setTimeout(() => controller.abort(), TIMEOUT_MS);
-    let error = null;
-    let body = null;
-    try {
-      const response = await fetch("/api/ask", {
-        method: "POST",
-        headers: { "content-type": "application/json", accept: "application/json" },
-        body: JSON.stringify({ question }),
-        signal: controller.signal,
-      });
-      if (response.ok) body = await response.json();
-      else error = await readableError(response);
-    } catch (exception) {
-      error = exception && exception.name === "AbortError"
-        ? "The server took too long to answer. Try again."
-        : "Could not reach the server. Check that it is running, then try again.";
-    } finally {
-      window.clearTimeout(timer);
-    }
-
+    const outcome = await request(question, turn);
     loading.remove();
     item.removeAttribute("aria-busy");
-    if (body) {
-      const entry = { question: body.question || question, reply: body };
+    if (outcome.body) {
+      const entry = { question: outcome.body.question || question, reply: outcome.body };
       reply.append(...replyBody(entry.question, entry.reply));
       history.push(entry);
       save();
+      context = turnOf(entry) || context;
     } else {
-      reply.append(el("p", { class: "error", text: error }));
-      item.classList.add("failed");
-      if (!box.value.trim()) box.value = question; // keep it so it can be sent again
+      failed(item, reply, question, turn, outcome);
     }
     busy = false;
     form.removeAttribute("aria-busy");
     refresh();
-    item.scrollIntoView({ block: "nearest" });
+    reveal(item);
+    box.focus({ preventScroll: true });
   }
 
   // ---- Wiring ------------------------------------------------------------------------------
@@ -331,11 +444,16 @@
       if (!question.trim()) return;
       box.value = "";
       ask(question);
-      box.focus();
     } else if (submitter && submitter.value) {
       ask(submitter.value);
-      box.focus();
     }
+    box.focus({ preventScroll: true });
+  });
+
+  // Next-step buttons ask their question in the context of the conversation so far.
+  log.addEventListener("click", (event) => {
+    const step = event.target instanceof Element ? event.target.closest("button.step") : null;
+    if (step && step.dataset.question) ask(step.dataset.question);
   });
 
   box.addEventListener("keydown", (event) => {
@@ -348,6 +466,7 @@
   if (clearButton) {
     clearButton.addEventListener("click", () => {
       history = [];
+      context = null;
       save();
       log.replaceChildren();
       refresh();
@@ -357,10 +476,15 @@
   }
 
   // A page the server already answered (the no-JavaScript form) keeps its reply; otherwise restore.
-  if (!log.querySelector(".from-server")) {
+  if (log.querySelector(".from-server")) {
+    context = serverTurn();
+  } else {
     for (const entry of history) render(entry);
-    const last = log.lastElementChild;
-    if (last) last.scrollIntoView({ block: "end" });
+    const last = history[history.length - 1];
+    context = last ? turnOf(last) : null;
+    const newest = log.lastElementChild;
+    if (newest) reveal(newest);
   }
   refresh();
+  box.focus({ preventScroll: true });
 })();
