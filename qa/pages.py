@@ -17,6 +17,7 @@ from qa.config import PROJECT_ROOT
 from qa.corpus import Corpus, Passage, Report
 from qa.schemas import AskRequest, AskResponse, Citation, response_from_result
 from qa.service import AnswerService
+from qa.tables import read_table
 
 WEB_DIR = PROJECT_ROOT / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -136,18 +137,17 @@ def text_blocks(text: str, highlight: tuple[int, int] | None = None) -> list[Blo
     return blocks
 
 
-def _table_view(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> TableView | None:
-    lines = _line_offsets(passage.text)
-    if not report.table_header or len(report.table_rows) != len(lines) - 2:
+def _table_view(passage: Passage, highlight: tuple[int, int] | None) -> TableView | None:
+    """The table read by qa.tables: its header names over every row (a blank cell stays blank)."""
+    table = read_table(passage)
+    if table is None:
         return None
-    caption = _pieces(passage.text, *lines[0], highlight)
+    caption = _pieces(passage.text, 0, len(table.caption), highlight)
     rows = [
-        (row.cells, _overlaps(span, highlight))
-        for row, span in zip(report.table_rows, lines[2:], strict=True)
+        ((row.name, *(cell.text for cell in row.cells)), _overlaps((row.start, row.end), highlight))
+        for row in table.rows
     ]
-    width = max(len(report.table_header), *(len(cells) for cells, _ in rows))
-    padded = [(cells + ("",) * (width - len(cells)), marked) for cells, marked in rows]
-    return TableView(caption, report.table_header + ("",) * (width - len(report.table_header)), padded)
+    return TableView(caption, tuple(column.name for column in table.columns), rows)
 
 
 def _terms(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> list | None:
@@ -164,7 +164,7 @@ def passage_view(corpus: Corpus, passage: Passage, highlight: tuple[int, int] | 
     report = corpus.report_of(passage)
     view = PassageView(passage, passage.label, text_blocks(passage.text, highlight), highlight=highlight)
     if passage.kind == "table":
-        view.table = _table_view(passage, report, highlight)
+        view.table = _table_view(passage, highlight)
     elif passage.kind == "abbreviations":
         view.terms = _terms(passage, report, highlight)
     return view

@@ -7,8 +7,9 @@ import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.corpus import Passage, passage_label
+from qa.corpus import Passage, Span, passage_label
 from qa.search import Hit, Result
+from qa.tables import read_table
 
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 10
@@ -72,6 +73,14 @@ class AnswerOut(BaseModel):
     paragraph: str = Field(description="Id of the passage the sentence is from.")
     start: int = Field(description="Offset of the sentence in the passage text.")
     end: int = Field(description="End offset (exclusive) of the sentence in the passage text.")
+    rows: list[str] | None = Field(
+        None, description="When the answer is computed over a table: the names of the rows it used."
+    )
+    computed: bool = Field(
+        False,
+        description="True when the text was computed over a table (a most, total, count or comparison, "
+        "or one row with its column names), built only from the table's own names and cells.",
+    )
 
 
 class Citation(BaseModel):
@@ -151,6 +160,13 @@ def citation_from_hit(hit: Hit) -> Citation:
     )
 
 
+def _row_with_columns(passage: Passage, span: Span) -> str:
+    """A table row as an answer carries its column names ('Haringey: Crackhouse closed 17')."""
+    table = read_table(passage)
+    row = next((row for row in table.rows if row.start == span.start), None) if table else None
+    return table.row_text(row) if table and row else span.text
+
+
 def response_from_result(result: Result, took_ms: float | None = None) -> AskResponse:
     top = result.answer
     answer = (
@@ -158,6 +174,11 @@ def response_from_result(result: Result, took_ms: float | None = None) -> AskRes
         if top
         else None
     )
+    if answer is not None and result.table is not None:
+        # Tables as data: the computed text, citing the table (qa.table_answers).
+        answer.text, answer.rows, answer.computed = result.table.text, list(result.table.rows), True
+    elif answer is not None and top is not None and top.passage.kind == "table":
+        answer.text = _row_with_columns(top.passage, top.span)
     return AskResponse(
         question=result.question,
         answered=result.answered,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from qa.corpus import Passage
+from qa.corpus import Passage, Span
 from qa.tables import Cell, Column, Row, Table, cell_text, read_table, singular
 from qa.text import normalise, tokenize
 
@@ -31,6 +31,7 @@ class TableAnswer:
     passage_id: str
     rows: tuple[str, ...]
     operation: str  # a short note of what was computed: "most Crackhouse closed"
+    span: Span  # where in the table passage to point: the first row used (else the caption)
     aggregate: bool = True  # computed over rows; False for one row's values
 
 
@@ -299,7 +300,16 @@ def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswe
 def _answer(
     table: Table, text: str, rows: Sequence[Row], operation: str, aggregate: bool = True
 ) -> TableAnswer:
-    return TableAnswer(text, table.passage_id, tuple(row.name for row in rows), operation, aggregate)
+    start, end = (rows[0].start, rows[0].end) if rows else (0, len(table.caption))
+    line = rows[0].line if rows else table.caption
+    return TableAnswer(
+        text=text,
+        passage_id=table.passage_id,
+        rows=tuple(row.name for row in rows),
+        operation=operation,
+        span=Span(start, end, line),
+        aggregate=aggregate,
+    )
 
 
 _BY_OPERATION: dict[str, Callable[[Table, _Values, Ask], TableAnswer | None]] = {

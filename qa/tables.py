@@ -49,7 +49,8 @@ class Row:
 
     name: str
     cells: tuple[Cell, ...]
-    start: int  # offsets of the row's line in the passage text
+    line: str  # the row as printed
+    start: int  # offsets of the line in the passage text
     end: int
 
     @property
@@ -233,7 +234,7 @@ def read_table_text(text: str, passage_id: str = "") -> Table | None:
         return None
     names = split_header(lines[1], width + 1)
     rows = tuple(
-        Row(name, _fit(cells, width), start, end)
+        Row(name, _fit(cells, width), text[start:end], start, end)
         for (name, cells), (start, end) in zip(splits, offsets, strict=True)
     )
     columns = tuple(Column(name, _label(name)) for name in names)
