@@ -83,6 +83,20 @@ class AnswerOut(BaseModel):
     )
 
 
+class TableRowOut(BaseModel):
+    name: str
+    cells: list[str] = Field(description="One per value column, as printed ('' when blank).")
+    start: int = Field(description="Offsets of the row's line in the passage text.")
+    end: int
+
+
+class TableOut(BaseModel):
+    """A table passage as data, so every row shown carries its column names."""
+
+    columns: list[str] = Field(description="Header names as printed, the row-name column first.")
+    rows: list[TableRowOut]
+
+
 class Citation(BaseModel):
     doc: str
     paragraph: str
@@ -95,6 +109,7 @@ class Citation(BaseModel):
     url: str
     start: int = Field(description="Offsets of the best sentence of this passage.")
     end: int
+    table: TableOut | None = Field(None, description="For a table passage: its columns and rows.")
 
 
 class AskResponse(BaseModel):
@@ -157,7 +172,19 @@ def citation_from_hit(hit: Hit) -> Citation:
         url=passage_url(passage.id),
         start=hit.span.start,
         end=hit.span.end,
+        table=table_out(passage),
     )
+
+
+def table_out(passage: Passage) -> TableOut | None:
+    table = read_table(passage)
+    if table is None:
+        return None
+    rows = [
+        TableRowOut(name=row.name, cells=[cell.text for cell in row.cells], start=row.start, end=row.end)
+        for row in table.rows
+    ]
+    return TableOut(columns=[column.name for column in table.columns], rows=rows)
 
 
 def _row_with_columns(passage: Passage, span: Span) -> str:

@@ -123,3 +123,20 @@ def test_split_row_and_numbers() -> None:
 def test_a_table_with_no_rows_is_none() -> None:
     assert read_table_text("Table 7: Empty\nName Value") is None
     assert read_table(Passage("x", "d", "paragraph", "", "", "1 2 3")) is None
+
+
+def test_pages_and_citations_show_rows_with_their_column_names(corpus: Corpus) -> None:
+    from qa.pages import passage_view
+    from qa.schemas import table_out
+
+    passage = corpus.resolve("table-1")
+    view = passage_view(corpus, passage).table
+    assert view is not None and view.header == ("Boroughs", "Closure order granted Y?N", "Crackhouse closed")
+    assert ("Lambeth", "4", "") in [cells for cells, _ in view.rows]  # blank stays blank, never 0
+    made_up = Passage(
+        "table-2", "d", "table", "", "", "Table 2: Seizures\nRegion Cannabis Heroin\nNorth 1,200 45"
+    )
+    out = table_out(made_up)
+    assert out is not None and out.columns == ["Region", "Cannabis", "Heroin"]
+    assert out.rows[0].name == "North" and out.rows[0].cells == ["1,200", "45"]
+    assert table_out(corpus.resolve("16")) is None

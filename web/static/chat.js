@@ -111,6 +111,27 @@
     return "/p/" + encodeURIComponent(id);
   }
 
+  // A table passage as a table: its header names over every row (as on the passage pages).
+  function tableView(citation, hl) {
+    const { columns, rows } = citation.table;
+    const captionEnd = citation.text.indexOf("\n");
+    const caption = el("caption", {}, ...pieces(citation.text, 0, captionEnd < 0 ? 0 : captionEnd, hl));
+    const head = el("thead", {}, el("tr", {}, ...columns.map((name) => el("th", { scope: "col", text: name }))));
+    const body = el("tbody");
+    for (const row of rows) {
+      const marked = Boolean(hl) && row.start < hl[1] && hl[0] < row.end;
+      const name = marked ? el("mark", { text: row.name }) : row.name;
+      body.append(
+        el("tr", { class: marked ? "marked" : null }, el("th", { scope: "row" }, name),
+          ...row.cells.map((cell) => el("td", { text: cell }))),
+      );
+    }
+    const label = citation.label;
+    return el("div", { class: "passage-text" },
+      el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label },
+        el("table", {}, caption, head, body)));
+  }
+
   function passageView(citation, highlight) {
     const hl = highlight && citation.end > citation.start ? [citation.start, citation.end] : null;
     const own = passagePath(citation.paragraph) + (hl ? `?hl=${hl[0]}-${hl[1]}` : "");
@@ -118,7 +139,7 @@
       "article",
       { class: "passage-view" },
       where(citation),
-      passageText(citation.text, hl),
+      citation.table ? tableView(citation, hl) : passageText(citation.text, hl),
       el(
         "p",
         { class: "links" },
