@@ -225,17 +225,14 @@ class Searcher:
             return Result(query.question, True, hits, lookup=True)
         reason = self._decline_reason(query, ranked[0][0], hits[0], encoded) if hits else _NOTHING_CLOSE
         # --- Tables as data (qa.table_answers): an aggregate question is answered by computing over
-        # the table, which is cited first. A decline over a name the report lacks stands.
+        # the table, which is cited first. A decline over a name, year or label the table lacks stands.
         computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
-        names = query.unknown_names or query.placed or query.named_places
-        if computed and (
-            not reason and hits[0].passage.id == computed.passage_id or computed.aggregate and not names
-        ):
-            position, score = next(
-                (p, s) for p, s in ranked if self.corpus.passages[p].id == computed.passage_id
-            )
+        named = query.unknown_names or query.placed or query.named_places or query.years or query.labels
+        leads = not reason and computed.is_from(hits[0].passage) if computed else False
+        if computed and (leads or computed.aggregate and not (reason and named)):
+            position, score = next((p, s) for p, s in ranked if computed.is_from(self.corpus.passages[p]))
             table_hit = replace(self._hit(position, score, unit_dense, unit_keyword), span=computed.span)
-            hits = [table_hit, *(hit for hit in hits if hit.passage.id != computed.passage_id)][:k]
+            hits = [table_hit, *(hit for hit in hits if not computed.is_from(hit.passage))][:k]
             return Result(query.question, True, hits, table=computed)
         # --- end tables as data.
         return Result(query.question, not reason, hits, reason=reason)
@@ -439,15 +436,19 @@ COMMON_SHARE = 0.25
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 PLACE_MIN_SIMILARITY = 0.5  # a word after "in" this close to a borough is a place (chosen on tuning)
 COUNTED_MIN_SIMILARITY = 0.5  # a question word this close to a counted word is what it counts
+_PLACED_NAME = re.compile(r"\b(?:in|across|throughout)\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)*)")
 WHOLE_PLACE_SHARE = 0.1  # a place named in this share of passages is the report's own area
 
 
 def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
     """Token vectors of the places the report names: the row names of its tables (names in letters;
-    a table whose rows are not places adds its row names all the same)."""
+    a table whose rows are not places adds its row names all the same) and the capitalised names it
+    puts after 'in', 'across' or 'throughout' (months aside)."""
     tables = [read_table(passage) for passage in corpus.passages]
     names = [row.name for table in tables if table is not None for row in table.rows]
-    places = sorted({name for name in names if re.fullmatch(r"[A-Z][A-Za-z ]+", name)})
+    names += [name for p in corpus.passages for name in _PLACED_NAME.findall(p.text)]
+    months = {month.lower() for month in MONTH_NAMES}
+    places = sorted({n for n in names if re.fullmatch(r"[A-Z][A-Za-z ]+", n) and n.lower() not in months})
     encoded = embedder.encode_tokens([f"drug crime in {place}" for place in places])
     rows = [
         tokens[len(tokens) - len(embedder.word_pieces(place.lower())) :]  # the place's own pieces

@@ -33,6 +33,10 @@ class TableAnswer:
     operation: str  # a short note of what was computed: "most Crackhouse closed"
     span: Span  # where in the table passage to point: the first row used (else the caption)
     aggregate: bool = True  # computed over rows; False for one row's values
+    doc: str = ""  # the report the table is from
+
+    def is_from(self, passage: Passage) -> bool:
+        return passage.id == self.passage_id and passage.doc == self.doc
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,7 @@ def _answer(
         operation=operation,
         span=Span(start, end, line),
         aggregate=aggregate,
+        doc=table.doc,
     )
 
 

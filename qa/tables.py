@@ -75,6 +75,7 @@ class Table:
     header: str
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
+    doc: str = ""  # the report it is from (passage ids repeat across reports)
 
     @property
     def value_columns(self) -> tuple[Column, ...]:
@@ -222,7 +223,7 @@ def _line_offsets(text: str) -> list[tuple[int, int]]:
     return offsets
 
 
-def read_table_text(text: str, passage_id: str = "") -> Table | None:
+def read_table_text(text: str, passage_id: str = "", doc: str = "") -> Table | None:
     """Read 'caption\\nheader\\nrow\\nrow...' into a Table; None when it has no data rows."""
     lines = text.split("\n")
     if len(lines) < 3:
@@ -238,7 +239,7 @@ def read_table_text(text: str, passage_id: str = "") -> Table | None:
         for (name, cells), (start, end) in zip(splits, offsets, strict=True)
     )
     columns = tuple(Column(name, _label(name)) for name in names)
-    return Table(passage_id, lines[0], lines[1], columns, rows)
+    return Table(passage_id, lines[0], lines[1], columns, rows, doc)
 
 
 def _fit(cells: list[str], width: int) -> tuple[Cell, ...]:
@@ -253,4 +254,4 @@ def read_table(passage: Passage) -> Table | None:
     """The table a table passage holds (read once per passage); None for other passages."""
     if passage.kind != "table":
         return None
-    return read_table_text(passage.text, passage.id)
+    return read_table_text(passage.text, passage.id, passage.doc)
