@@ -164,3 +164,15 @@ def test_aggregate_questions_through_searcher(searcher: Searcher, question: str,
     assert response.answer.computed and response.answer.rows
     assert all(part in response.answer.text for part in expected), response.answer.text
     assert response.citations[0].paragraph == "table-1"
+
+
+def test_computed_answer_in_the_api_and_the_no_javascript_chat(client) -> None:  # noqa: ANN001
+    body = client.post("/api/ask", json={"question": "top 3 boroughs for closure orders"}).json()
+    assert body["answer"]["computed"] and body["answer"]["paragraph"] == "table-1"
+    assert body["answer"]["rows"] == ["Haringey", "Newham", "Hackney", "Lambeth"]
+    assert body["citations"][0]["table"]["columns"][0] == "Boroughs"
+    page = client.post("/ask", data={"question": "Which borough closed the most crackhouses?"}).text
+    assert (
+        "Haringey: Closure order granted 17, Crackhouse closed 17" in page
+        and "Worked out from 1 row of Table 1" in page
+    )

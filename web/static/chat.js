@@ -219,6 +219,11 @@
     } else if (reply.answered && reply.answer) {
       body.push(el("blockquote", { class: "answer" }, el("p", { text: reply.answer.text })));
       if (citations.length) body.push(el("p", { class: "source", text: `— ${citations[0].label}` }));
+      if (reply.answer.computed && citations.length && Array.isArray(reply.answer.rows)) {
+        const count = reply.answer.rows.length;
+        const used = `Worked out from ${count} row${count === 1 ? "" : "s"} of ${citations[0].label}`;
+        body.push(el("p", { class: "hint computed", text: `${used}, using its own names and figures.` }));
+      }
       body.push(...citationChips(citations, true, false));
     } else {
       body.push(el("p", { class: "answer declined", text: DECLINED }));
