@@ -63,11 +63,13 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
     ("below", rf"\b(?:under|below)\s+{_N}\b", False),
     ("zero", r"\b(?:no|zero|none|nil|without)\b|\bn[o']t\b(?:\s+\w+){0,2}\s+any\b", False),
+    ("any", r"\bany\b", False),
     ("most", r"\b(?:most|highest|largest|greatest|biggest|maximum|max|top|leading)\b", False),
     ("least", r"\b(?:least|fewest|lowest|smallest|minimum|min|bottom)\b", False),
     ("total", r"\b(?:total|totals|altogether|in all|all together|combined|sum|overall|add up)\b", False),
 )
 _HOW_MANY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|amount)\b", re.I)
+_HOW_MANY_OF = re.compile(r"\bhow many (\w+)", re.I)  # "how many boroughs ...": what is counted
 
 
 def read_ask(question: str) -> Ask | None:
@@ -177,10 +179,10 @@ class _Values:
     text: list[tuple[Row, Cell]]
 
 
-def _values(table: Table, column: Column) -> _Values:
+def _values(table: Table, column: Column, rows: Sequence[Row] | None = None) -> _Values:
     index = table.value_columns.index(column)
     numbers, blank, text = [], [], []
-    for row in table.data_rows:
+    for row in table.data_rows if rows is None else rows:
         cell = row.cells[index]
         if cell.missing:
             blank.append(row)
@@ -266,6 +268,16 @@ def _total(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
     return _answer(table, text, rows, f"total {values.column.label}")
 
 
+def _total_of(table: Table, values: _Values) -> TableAnswer | None:
+    """The total over the rows the question names ('in Haringey and Newham')."""
+    if not values.numbers:
+        return None
+    total = _shown(sum(value for _, value in values.numbers))
+    rows = [row for row, _ in values.numbers]
+    text = f"{values.column.label}: {total} in total for {_names(rows)}.{_notes(values)}"
+    return _answer(table, text, rows, f"total {values.column.label} of the named rows")
+
+
 def _printed_total(table: Table, column: Column) -> str:
     totals = [row for row in table.rows if row.is_total]
     return "".join(f" The table's {row.name} row gives {_cell_of(table, row, column)}." for row in totals)
@@ -342,7 +354,9 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         return None
     ask = read_ask(question)
     column = best_column(table, [s for s in stems if not _names_row(s, rows)])
-    if len(rows) >= 2 and (ask is None or ask.operation in {"compare", "most", "least"}):
+    if len(rows) >= 2 and ask is not None and ask.operation == "total" and column is not None:
+        return _total_of(table, _values(table, column, rows))
+    if len(rows) >= 2:
         return _compare(table, rows, column)
     if len(rows) == 1 and (ask is None or ask.operation not in _OVER_ROWS):
         return _answer(
@@ -350,9 +364,19 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         )
     if ask is None and leading and column is not None and _HOW_MANY.search(question):
         ask = Ask("total")
+    if ask is not None and (
+        ask.operation == "any" or ask.operation == "total" and _counts_rows(question, table)
+    ):
+        ask = Ask("above", 0)  # "how many boroughs closed crackhouses": the rows with more than none
     if ask is None or ask.operation == "compare" or column is None:
         return None
     return _BY_OPERATION[ask.operation](table, _values(table, column), ask)
+
+
+def _counts_rows(question: str, table: Table) -> bool:
+    """Does 'how many X' count the table's rows ('how many boroughs') rather than a column?"""
+    counted = _HOW_MANY_OF.search(question)
+    return bool(counted) and _matches(_stems(counted.group(1)), _stems(table.row_noun)) > 0
 
 
 def _names_row(stem: str, rows: Sequence[Row]) -> bool:

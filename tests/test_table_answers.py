@@ -96,6 +96,14 @@ def test_top_three_for_closure_orders_keeps_ties(crackhouses: Table) -> None:
     assert "Closure order granted" in answer.text
 
 
+def test_rows_counted_and_named_rows_added(crackhouses: Table) -> None:
+    # Boroughs whose Crackhouse closed is above 0: 15 (Lambeth blank, Camden text, 15 zeros).
+    counted = _ask("How many boroughs closed any crackhouses?", crackhouses, leading=True)
+    assert counted.text.startswith("15 of 32 boroughs") and "Haringey" in counted.rows
+    added = _ask("How many crackhouses were closed in total in Haringey and Newham?", crackhouses)
+    assert added.text.startswith("Crackhouse closed: 27 in total for Haringey, Newham")
+
+
 def test_more_than_and_one_row(crackhouses: Table) -> None:
     answer = _ask("Which boroughs closed more than 3 crackhouses?", crackhouses)
     assert sorted(answer.rows) == ["Hackney", "Haringey", "Newham"]
