@@ -314,7 +314,7 @@ def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswe
 
 
 def _answer(
-    table: Table, text: str, rows: Sequence[Row], operation: str, aggregate: bool = True
+    table: Table, text: str, rows: Sequence[Row], operation: str, *, aggregate: bool = True
 ) -> TableAnswer:
     start, end = (rows[0].start, rows[0].end) if rows else (0, len(table.caption))
     line = rows[0].line if rows else table.caption
