@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from qa.config import PROJECT_ROOT
 from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id
 from qa.followup import ask_in_context, example_candidates, lookup_example
-from qa.schemas import AskContext, AskRequest, AskResponse, Citation, passage_table
+from qa.schemas import AskContext, AskRequest, AskResponse, Citation
 from qa.service import AnswerService
+from qa.tables import read_table
 
 WEB_DIR = PROJECT_ROOT / "web"
 STATIC_DIR = WEB_DIR / "static"
@@ -139,17 +140,17 @@ def text_blocks(text: str, highlight: tuple[int, int] | None = None) -> list[Blo
     return blocks
 
 
-def _table_view(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> TableView | None:
-    """The table as the API gives it (one row a line after the header), rows marked by the highlight."""
-    table = passage_table(passage, report)
+def _table_view(passage: Passage, highlight: tuple[int, int] | None) -> TableView | None:
+    """The table read by qa.tables: its header names over every row (a blank cell stays blank)."""
+    table = read_table(passage)
     if table is None:
         return None
-    lines = _line_offsets(passage.text)
-    caption = _pieces(passage.text, *lines[0], highlight)
+    caption = _pieces(passage.text, 0, len(table.caption), highlight)
     rows = [
-        (tuple(cells), _overlaps(span, highlight)) for cells, span in zip(table.rows, lines[2:], strict=True)
+        ((row.name, *(cell.text for cell in row.cells)), _overlaps((row.start, row.end), highlight))
+        for row in table.rows
     ]
-    return TableView(caption, tuple(table.columns), rows)
+    return TableView(caption, tuple(column.name for column in table.columns), rows)
 
 
 def _terms(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> list | None:
@@ -166,7 +167,7 @@ def passage_view(corpus: Corpus, passage: Passage, highlight: tuple[int, int] | 
     report = corpus.report_of(passage)
     view = PassageView(passage, passage.label, text_blocks(passage.text, highlight), highlight=highlight)
     if passage.kind == "table":
-        view.table = _table_view(passage, report, highlight)
+        view.table = _table_view(passage, highlight)
     elif passage.kind == "abbreviations":
         view.terms = _terms(passage, report, highlight)
     return view

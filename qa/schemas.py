@@ -9,8 +9,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from qa.corpus import Corpus, Passage, Report, passage_label
+from qa.corpus import Corpus, Passage, Report, Span, passage_label
 from qa.search import Hit, Result
+from qa.tables import read_table
 
 MAX_QUESTION_CHARS = 500
 MAX_TOP_K = 10
@@ -101,12 +102,29 @@ class AnswerOut(BaseModel):
     paragraph: str = Field(description="Id of the passage the sentence is from.")
     start: int = Field(description="Offset of the sentence in the passage text.")
     end: int = Field(description="End offset (exclusive) of the sentence in the passage text.")
+    rows: list[str] | None = Field(
+        None, description="When the answer is computed over a table: the names of the rows it used."
+    )
+    computed: bool = Field(
+        False,
+        description="True when the text was computed over a table (a most, total, count or comparison, "
+        "or one row with its column names), built only from the table's own names and cells.",
+    )
+
+
+class TableRowOut(BaseModel):
+    name: str
+    cells: list[str] = Field(description="One per value column, as printed ('' when blank).")
+    start: int = Field(description="Offsets of the row's line in the passage text.")
+    end: int
 
 
 class TableOut(BaseModel):
-    caption: str
-    columns: list[str] = Field(description="Column names, one a column.")
-    rows: list[list[str]] = Field(description="One list of cells a row, as wide as `columns`.")
+    """A table passage as data, so every row shown carries its column names."""
+
+    caption: str = Field(description="The table's caption line, as printed.")
+    columns: list[str] = Field(description="Header names as printed, the row-name column first.")
+    rows: list[TableRowOut]
 
 
 class NextStep(BaseModel):
@@ -199,43 +217,6 @@ def report_meta(report: Report) -> ReportMeta:
     )
 
 
-def passage_table(passage: Passage, report: Report | None = None) -> TableOut | None:
-    """A table passage as caption, column names and rows; None for any other passage.
-
-    The passage text is a caption line, a header line and one line a row. The report's parsed
-    table is used when its rows line up with those lines; otherwise the text is read on its own.
-    One function, so a richer table reader can replace it in one place."""
-    lines = passage.text.split("\n")
-    if passage.kind != "table" or len(lines) < 3:
-        return None
-    caption, header, body = lines[0], lines[1], lines[2:]
-    if report is not None and report.table_header and len(report.table_rows) == len(body):
-        columns, rows = list(report.table_header), [list(row.cells) for row in report.table_rows]
-    else:
-        rows = [_row_cells(line) for line in body]
-        columns = _header_cells(header, width=max(len(row) for row in rows))
-    width = max(len(columns), *(len(row) for row in rows))
-    # Every header cell gets a name (an empty <th> says nothing to a screen reader).
-    columns += [f"Column {n}" for n in range(len(columns) + 1, width + 1)]
-    return TableOut(caption=caption, columns=columns, rows=[row + [""] * (width - len(row)) for row in rows])
-
-
-def _row_cells(line: str) -> list[str]:
-    """'Barking & Dagenham 2 2' -> name, 2, 2; cells split on tabs or wide gaps when the text has them."""
-    wide = [cell.strip() for cell in re.split(r"\t|\s{2,}", line.strip()) if cell.strip()]
-    if len(wide) > 1:
-        return wide
-    named = re.match(r"^(.*?[^\d\s])\s+(\d.*)$", line.strip())
-    if not named:
-        return [line.strip()]
-    return [named.group(1), *re.split(r"\s+(?=\d)", named.group(2).strip())]
-
-
-def _header_cells(line: str, width: int) -> list[str]:
-    wide = [cell.strip() for cell in re.split(r"\t|\s{2,}", line.strip()) if cell.strip()]
-    return wide if len(wide) == width else [line.strip()]
-
-
 def citation_from_hit(hit: Hit, report: Report) -> Citation:
     passage = hit.passage
     return Citation(
@@ -252,8 +233,26 @@ def citation_from_hit(hit: Hit, report: Report) -> Citation:
         url=passage_url(passage),
         start=hit.span.start,
         end=hit.span.end,
-        table=passage_table(passage, report),
+        table=table_out(passage),
     )
+
+
+def table_out(passage: Passage) -> TableOut | None:
+    table = read_table(passage)
+    if table is None:
+        return None
+    rows = [
+        TableRowOut(name=row.name, cells=[cell.text for cell in row.cells], start=row.start, end=row.end)
+        for row in table.rows
+    ]
+    return TableOut(caption=table.caption, columns=[column.name for column in table.columns], rows=rows)
+
+
+def _row_with_columns(passage: Passage, span: Span) -> str:
+    """A table row as an answer carries its column names ('Haringey: Crackhouse closed 17')."""
+    table = read_table(passage)
+    row = next((row for row in table.rows if row.start == span.start), None) if table else None
+    return table.row_text(row) if table and row else span.text
 
 
 def response_from_result(result: Result, corpus: Corpus, took_ms: float | None = None) -> AskResponse:
@@ -264,6 +263,11 @@ def response_from_result(result: Result, corpus: Corpus, took_ms: float | None =
         if top
         else None
     )
+    if answer is not None and result.table is not None:
+        # Tables as data: the computed text, citing the table (qa.table_answers).
+        answer.text, answer.rows, answer.computed = result.table.text, list(result.table.rows), True
+    elif answer is not None and top is not None and top.passage.kind == "table":
+        answer.text = _row_with_columns(top.passage, top.span)
     return AskResponse(
         question=result.question,
         answered=result.answered,
@@ -291,7 +295,7 @@ def passage_out(
         url=passage_url(passage),
         prev=prev_id,
         next=next_id,
-        table=passage_table(passage, report),
+        table=table_out(passage),
     )
 
 

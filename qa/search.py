@@ -15,6 +15,8 @@ import numpy as np
 from qa.corpus import Corpus, Passage, Span, passage_spans
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import OPEN_END, Expansions, Query, QueryAnalyzer, labels_in
+from qa.table_answers import TableAnswer, answer_from_tables
+from qa.tables import read_table
 from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
 from qa.thesaurus import report_terms
 
@@ -77,6 +79,7 @@ class Result:
     lookup: bool = False  # the question named a passage ("paragraph 38")
     took_ms: float = 0.0
     reason: str = ""  # why it was declined, in words; empty when answered
+    table: TableAnswer | None = None  # an answer computed over a table (qa.table_answers)
 
     @property
     def answer(self) -> Hit | None:
@@ -181,7 +184,7 @@ class Searcher:
         ]  # "BOCUs" counts boroughs: an acronym brings its expansion
         self._counted_tokens = _counted_tokens(counted, embedder)
         self._passage_labels = [set(labels_in(p.text)) for p in passages]
-        self._folded_tables = {i: _folded(p.text) for i, p in enumerate(passages) if p.kind == "table"}
+        self._folded_passages = [_folded(p.text) for p in passages]
         present = {r.slug: r.date.year for r in self.corpus.reports if r.date is not None}
         self._passage_years = [
             years_in(p.text, present.get(p.doc)) | ({present[p.doc]} if p.doc in present else set())
@@ -246,6 +249,17 @@ class Searcher:
         if query.cited is not None:
             return Result(query.question, True, hits, lookup=True)
         reason = self._decline_reason(query, ranked[0][0], hits[0], encoded) if hits else _NOTHING_CLOSE
+        # --- Tables as data (qa.table_answers): an aggregate question is answered by computing over
+        # the table, which is cited first. A decline over a name, year or label the table lacks stands.
+        computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
+        named = query.unknown_names or query.placed or query.named_places or query.years or query.labels
+        leads = not reason and computed.is_from(hits[0].passage) if computed else False
+        if computed and (leads or computed.aggregate and not (reason and named)):
+            position, score = next((p, s) for p, s in ranked if computed.is_from(self.corpus.passages[p]))
+            table_hit = replace(self._hit(position, score, unit_dense, unit_keyword), span=computed.span)
+            hits = [table_hit, *(hit for hit in hits if not computed.is_from(hit.passage))][:k]
+            return Result(query.question, True, hits, table=computed)
+        # --- end tables as data.
         return Result(query.question, not reason, hits, reason=reason)
 
     def _scope(self, docs: Sequence[str] | None) -> Scope | None:
@@ -423,9 +437,15 @@ class Searcher:
         return set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
 
     def _has_row(self, position: int, name: str) -> bool:
-        """Does this table name the place, or is the place London, the whole its rows make up?"""
-
-        return _folded(name) in self._folded_tables[position] or name == "London"
+        """Does this table have a row for the place, or is the place the report's own area (named all
+        over it: the whole its rows make up)?"""
+        table = read_table(self.corpus.passages[position])
+        folded = _folded(name)
+        if table is not None and any(_folded(row.name) == folded for row in table.rows):
+            return True
+        pattern = re.compile(rf"\b{re.escape(folded)}\b")
+        named_in = sum(pattern.search(text) is not None for text in self._folded_passages)
+        return named_in >= WHOLE_PLACE_SHARE * len(self._folded_passages)
 
     def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
         """Does the passage speak of a year in this span? The report's own year always counts: a
@@ -462,12 +482,19 @@ COMMON_SHARE = 0.25
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 PLACE_MIN_SIMILARITY = 0.5  # a word after "in" this close to a borough is a place (chosen on tuning)
 COUNTED_MIN_SIMILARITY = 0.5  # a question word this close to a counted word is what it counts
+_PLACED_NAME = re.compile(r"\b(?:in|across|throughout)\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)*)")
+WHOLE_PLACE_SHARE = 0.1  # a place named in this share of passages is the report's own area
 
 
 def _place_tokens(corpus: Corpus, embedder: Embedder) -> np.ndarray:
-    """Token vectors of the places the report names: London and the boroughs of its tables."""
-    tables = [row.cells[0] for report in corpus.reports for row in report.table_rows if row.cells]
-    places = sorted({"London", *(name for name in tables if re.fullmatch(r"[A-Za-z ]+", name))})
+    """Token vectors of the places the report names: the row names of its tables (names in letters;
+    a table whose rows are not places adds its row names all the same) and the capitalised names it
+    puts after 'in', 'across' or 'throughout' (months aside)."""
+    tables = [read_table(passage) for passage in corpus.passages]
+    names = [row.name for table in tables if table is not None for row in table.rows]
+    names += [name for p in corpus.passages for name in _PLACED_NAME.findall(p.text)]
+    months = {month.lower() for month in MONTH_NAMES}
+    places = sorted({n for n in names if re.fullmatch(r"[A-Z][A-Za-z ]+", n) and n.lower() not in months})
     encoded = embedder.encode_tokens([f"drug crime in {place}" for place in places])
     rows = [
         tokens[len(tokens) - len(embedder.word_pieces(place.lower())) :]  # the place's own pieces

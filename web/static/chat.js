@@ -101,28 +101,6 @@
     return wrap;
   }
 
-  // A table passage as a real table: caption, column headers, each row named by its first cell.
-  function passageTable(citation, hl) {
-    const table = citation.table;
-    const lines = [];
-    let offset = 0;
-    for (const line of citation.text.split("\n")) {
-      lines.push([offset, offset + line.length]);
-      offset += line.length + 1;
-    }
-    const hit = (n) => hl && lines[n] && hl[0] < lines[n][1] && lines[n][0] < hl[1];
-    const head = el("tr", {}, ...table.columns.map((name) => el("th", { scope: "col", text: name })));
-    const body = table.rows.map((cells, n) => {
-      const marked = hit(n + 2); // rows follow the caption and header lines
-      const first = marked ? el("mark", { text: cells[0] }) : cells[0];
-      return el("tr", { class: marked ? "marked" : null }, el("th", { scope: "row" }, first),
-        ...cells.slice(1).map((cell) => el("td", { text: cell })));
-    });
-    return el("div", { class: "passage-text" },
-      el("div", { class: "table-wrap", tabindex: "0", role: "group", "aria-label": citation.label },
-        el("table", {}, el("caption", { text: table.caption }), el("thead", {}, head), el("tbody", {}, ...body))));
-  }
-
   function where(citation) {
     const node = el("p", { class: "where" });
     if (citation.section) node.append(el("span", { class: "section", text: citation.section }));
@@ -142,6 +120,27 @@
     return SEVERAL_REPORTS && citation.doc ? "/r/" + encodeURIComponent(citation.doc) : "";
   }
 
+  // A table passage as a table: its header names over every row (as on the passage pages).
+  function tableView(citation, hl) {
+    const { columns, rows } = citation.table;
+    const captionEnd = citation.text.indexOf("\n");
+    const caption = el("caption", {}, ...pieces(citation.text, 0, captionEnd < 0 ? 0 : captionEnd, hl));
+    const head = el("thead", {}, el("tr", {}, ...columns.map((name) => el("th", { scope: "col", text: name }))));
+    const body = el("tbody");
+    for (const row of rows) {
+      const marked = Boolean(hl) && row.start < hl[1] && hl[0] < row.end;
+      const name = marked ? el("mark", { text: row.name }) : row.name;
+      body.append(
+        el("tr", { class: marked ? "marked" : null }, el("th", { scope: "row" }, name),
+          ...row.cells.map((cell) => el("td", { text: cell }))),
+      );
+    }
+    const label = citation.label;
+    return el("div", { class: "passage-text" },
+      el("div", { class: "table-wrap", tabindex: "0", role: "group", "aria-label": label },
+        el("table", {}, caption, head, body)));
+  }
+
   function passageView(citation, highlight) {
     const hl = highlight && citation.end > citation.start ? [citation.start, citation.end] : null;
     const own = reportPath(citation) + passagePath(citation.paragraph) + (hl ? `?hl=${hl[0]}-${hl[1]}` : "");
@@ -150,7 +149,7 @@
       "article",
       { class: "passage-view" },
       where(citation),
-      citation.table && Array.isArray(citation.table.columns) ? passageTable(citation, hl) : passageText(citation.text, hl),
+      citation.table ? tableView(citation, hl) : passageText(citation.text, hl),
       el(
         "p",
         { class: "links" },
@@ -255,6 +254,11 @@
     } else if (reply.answered && reply.answer) {
       body.push(el("blockquote", { class: "answer" }, el("p", { text: reply.answer.text })));
       if (citations.length) body.push(el("p", { class: "source", text: `— ${citations[0].label}` }));
+      if (reply.answer.computed && citations.length && Array.isArray(reply.answer.rows)) {
+        const count = reply.answer.rows.length;
+        const used = `Worked out from ${count} row${count === 1 ? "" : "s"} of ${citations[0].label}`;
+        body.push(el("p", { class: "hint computed", text: `${used}, using its own names and figures.` }));
+      }
       body.push(...citationChips(citations, true, false));
     } else {
       body.push(el("p", { class: "answer declined", text: DECLINED }));

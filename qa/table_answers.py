@@ -1,0 +1,395 @@
+"""Answer aggregate questions (most, top N, total, how many above/zero, compare) by computing over a table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+from qa.corpus import Passage, Span
+from qa.tables import Cell, Column, Row, Table, cell_text, read_table, singular
+from qa.text import normalise, tokenize
+
+FUZZY_MIN = 85  # rapidfuzz ratio at which two words (or a row name and question words) are one
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_N = r"(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
+
+
+@dataclass(frozen=True)
+class TableAnswer:
+    """A computed answer: its text (the table's own names and cells), the table and the rows used."""
+
+    text: str
+    passage_id: str
+    rows: tuple[str, ...]
+    operation: str  # a short note of what was computed: "most Crackhouse closed"
+    span: Span  # where in the table passage to point: the first row used (else the caption)
+    aggregate: bool = True  # computed over rows; False for one row's values
+    doc: str = ""  # the report the table is from
+
+    def is_from(self, passage: Passage) -> bool:
+        return passage.id == self.passage_id and passage.doc == self.doc
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a question asks of a table, read from its words alone."""
+
+    operation: str  # compare, top, bottom, above, below, zero, most, least, total
+    number: float | None = None
+    inclusive: bool = False  # "at least 3" / "at most 3"
+
+
+# Question words -> operations, tried in this order (general English, deliberately small).
+_ASKS: tuple[tuple[str, str, bool], ...] = (
+    ("compare", r"\b(?:compare|comparison|versus|vs)\b|\bdifference between\b", False),
+    ("top", rf"\btop\s+{_N}\b|\b{_N}\s+(?:highest|largest|biggest|most)\b", False),
+    ("bottom", rf"\bbottom\s+{_N}\b|\b{_N}\s+(?:lowest|smallest|fewest|least)\b", False),
+    ("above", rf"\bat\s+least\s+{_N}\b|\b{_N}\s+or\s+more\b", True),
+    (
+        "above",
+        rf"\b(?:more|greater|higher|larger|bigger)\s+than\s+{_N}\b|\b(?:over|above|exceed\w*)\s+{_N}\b",
+        False,
+    ),
+    ("below", rf"\bat\s+most\s+{_N}\b|\b{_N}\s+or\s+(?:fewer|less)\b", True),
+    ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
+    ("below", rf"\b(?:under|below)\s+{_N}\b", False),
+    ("zero", r"\b(?:no|zero|none|nil|without)\b|\bn[o']t\b(?:\s+\w+){0,2}\s+any\b", False),
+    ("any", r"\bany\b", False),
+    ("most", r"\b(?:most|highest|largest|greatest|biggest|maximum|max|top|leading)\b", False),
+    ("least", r"\b(?:least|fewest|lowest|smallest|minimum|min|bottom)\b", False),
+    ("total", r"\b(?:total|totals|altogether|in all|all together|combined|sum|overall|add up)\b", False),
+)
+_HOW_MANY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|amount)\b", re.I)
+_HOW_MANY_OF = re.compile(r"\bhow many (\w+)", re.I)  # "how many boroughs ...": what is counted
+
+
+def read_ask(question: str) -> Ask | None:
+    """The first operation the question's words ask for, with its number; None if none."""
+    text = normalise(question)
+    for operation, pattern, inclusive in _ASKS:
+        match = re.search(pattern, text)
+        if match:
+            found = next((group for group in match.groups() if group), None)
+            return Ask(operation, _number(found) if found else None, inclusive)
+    return None
+
+
+def _number(word: str) -> float:
+    return float(_NUMBER_WORDS.get(word, word))
+
+
+# ---------------------------------------------------------------------------
+# What the question names: rows, columns, the table itself.
+
+
+def _stems(text: str) -> list[str]:
+    """Content stems, and each pair of words joined ('crack houses' -> 'crackhous')."""
+    words = re.findall(r"[a-z]+", normalise(text))
+    joined = [a + b for a, b in zip(words, words[1:], strict=False)]
+    return tokenize(" ".join(words)) + tokenize(" ".join(joined))
+
+
+def _same_word(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    if len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 2:
+        return True  # 'seiz' and 'seizur'
+    return len(short) >= 5 and fuzz.ratio(a, b) >= FUZZY_MIN  # a misspelling
+
+
+def _matches(stems: Sequence[str], words: Sequence[str]) -> int:
+    """How many of `stems` one of `words` matches."""
+    return sum(any(_same_word(stem, word) for word in words) for stem in stems)
+
+
+def _folded(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", normalise(text).replace("&", " and ")))
+
+
+def named_rows(question: str, table: Table) -> list[Row]:
+    """Rows the question names, in the order it names them ('&' read as 'and', small misspellings
+    forgiven); a longer name wins over one inside it ('Kingston upon Thames' over 'Thames')."""
+    words = _folded(question).split()
+    found: list[tuple[int, int, Row]] = []
+    for row in table.data_rows:
+        name = _folded(row.name).split()
+        if not name:
+            continue
+        for start in range(len(words) - len(name) + 1):
+            window = " ".join(words[start : start + len(name)])
+            if window == " ".join(name) or (len(window) >= 5 and fuzz.ratio(window, " ".join(name)) >= 90):
+                found.append((start, start + len(name), row))
+                break
+    kept = [item for item in found if not any(_inside(item, other) for other in found)]
+    return [row for _, _, row in sorted(kept, key=lambda item: item[0])]
+
+
+def _inside(item: tuple[int, int, Row], other: tuple[int, int, Row]) -> bool:
+    """Is this name's place in the question within another, longer name's?"""
+    return other[0] <= item[0] and item[1] <= other[1] and other[1] - other[0] > item[1] - item[0]
+
+
+def _column_stems(column: Column) -> list[str]:
+    return _stems(column.label)
+
+
+def best_column(table: Table, stems: Sequence[str]) -> Column | None:
+    """The value column the question's words name best (share of the column's words matched);
+    with no column named, the only value column; else None (which one is unclear)."""
+    scored = []
+    for column in table.value_columns:
+        words = _column_stems(column)
+        share = _matches(words, stems) / len(words) if words else 0.0
+        scored.append((share, column))
+    scored.sort(key=lambda item: -item[0])
+    if scored and scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+        return scored[0][1]
+    if len(table.value_columns) == 1:
+        return table.value_columns[0]
+    return None
+
+
+def is_about(table: Table, stems: Sequence[str]) -> bool:
+    """Do the question's words name the table: its caption, a column or what its rows are?"""
+    words = _stems(" ".join([table.caption, table.header]))
+    return _matches(stems, words) > 0
+
+
+# ---------------------------------------------------------------------------
+# Computing.
+
+
+@dataclass(frozen=True)
+class _Values:
+    """One column over the data rows: numbers, blanks and text cells apart."""
+
+    column: Column
+    numbers: list[tuple[Row, float]]
+    blank: list[Row]
+    text: list[tuple[Row, Cell]]
+
+
+def _values(table: Table, column: Column, rows: Sequence[Row] | None = None) -> _Values:
+    index = table.value_columns.index(column)
+    numbers, blank, text = [], [], []
+    for row in table.data_rows if rows is None else rows:
+        cell = row.cells[index]
+        if cell.missing:
+            blank.append(row)
+        elif cell.value is None:
+            text.append((row, cell))
+        else:
+            numbers.append((row, cell.value))
+    return _Values(column, numbers, blank, text)
+
+
+def _notes(values: _Values) -> str:
+    """Blanks 'not given' and text cells as printed, left out (an answer never reads them as 0)."""
+    notes = []
+    if values.blank:
+        notes.append(f"{values.column.label} not given for {_names(values.blank)}.")
+    if values.text:
+        printed = ", ".join(f'{row.name} "{cell.text}"' for row, cell in values.text)
+        notes.append(f"Not a number, so left out: {printed}.")
+    return (" " + " ".join(notes)) if notes else ""
+
+
+def _names(rows: Sequence[Row]) -> str:
+    return ", ".join(row.name for row in rows)
+
+
+def _shown(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _of_rows(table: Table, count: int | None = None) -> str:
+    """'32 boroughs' with the table's own word for its rows."""
+    total = len(table.data_rows) if count is None else count
+    noun = table.row_noun
+    return f"{total} {singular(noun) if total == 1 else noun}"
+
+
+def _cell_of(table: Table, row: Row, column: Column) -> str:
+    return cell_text(row.cells[table.value_columns.index(column)])
+
+
+def _extreme(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+    if not values.numbers:
+        return None
+    pick = max if ask.operation == "most" else min
+    best = pick(value for _, value in values.numbers)
+    rows = [row for row, value in values.numbers if value == best]
+    word = "most" if ask.operation == "most" else "least"
+    of = f"{values.column.label} of {_of_rows(table)}"
+    if len(rows) == 1:
+        text = f"{table.row_text(rows[0])} (the {word} {of})."
+    else:  # a tie: the names, and the figure they share
+        text = f"{_names(rows)}: {_cell_of(table, rows[0], values.column)} each (the joint {word} {of})."
+    text += _notes(values)
+    return _answer(table, text, rows, f"{word} {values.column.label}")
+
+
+def _ranked(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+    count = int(ask.number or 0)
+    if count < 1 or not values.numbers:
+        return None
+    ordered = sorted(values.numbers, key=lambda item: item[1], reverse=ask.operation == "top")
+    cut = ordered[min(count, len(ordered)) - 1][1]
+    # Rows tied with the last place are all shown: leaving one out would be arbitrary.
+    kept = [
+        (row, value) for row, value in ordered if (value >= cut if ask.operation == "top" else value <= cut)
+    ]
+    listed = ", ".join(f"{row.name} {_cell_of(table, row, values.column)}" for row, _ in kept)
+    tied = f" ({len(kept)} shown: tied at {_shown(cut)})" if len(kept) > count else ""
+    word = "Top" if ask.operation == "top" else "Bottom"
+    text = f"{word} {count} {table.row_noun} for {values.column.label}: {listed}{tied}.{_notes(values)}"
+    return _answer(table, text, [row for row, _ in kept], f"{word.lower()} {count} {values.column.label}")
+
+
+def _total(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+    if not values.numbers:
+        return None
+    total = sum(value for _, value in values.numbers)
+    rows = [row for row, _ in values.numbers]
+    text = (
+        f"{values.column.label}: {_shown(total)} in total, adding {len(rows)} of {_of_rows(table)}."
+        f"{_printed_total(table, values.column)}{_notes(values)}"
+    )
+    return _answer(table, text, rows, f"total {values.column.label}")
+
+
+def _total_of(table: Table, values: _Values) -> TableAnswer | None:
+    """The total over the rows the question names ('in Haringey and Newham')."""
+    if not values.numbers:
+        return None
+    total = _shown(sum(value for _, value in values.numbers))
+    rows = [row for row, _ in values.numbers]
+    text = f"{values.column.label}: {total} in total for {_names(rows)}.{_notes(values)}"
+    return _answer(table, text, rows, f"total {values.column.label} of the named rows")
+
+
+def _printed_total(table: Table, column: Column) -> str:
+    totals = [row for row in table.rows if row.is_total]
+    return "".join(f" The table's {row.name} row gives {_cell_of(table, row, column)}." for row in totals)
+
+
+_CONDITIONS: dict[tuple[str, bool], tuple[str, Callable[[float, float], bool]]] = {
+    ("above", False): ("more than", lambda value, n: value > n),
+    ("above", True): ("at least", lambda value, n: value >= n),
+    ("below", False): ("fewer than", lambda value, n: value < n),
+    ("below", True): ("at most", lambda value, n: value <= n),
+    ("zero", False): ("", lambda value, n: value == 0),
+}
+
+
+def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+    words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
+    number = ask.number or 0.0
+    rows = [row for row, value in values.numbers if test(value, number)]
+    condition = f"{values.column.label} {words} {_shown(number)}".replace("  ", " ")
+    listed = f": {_names(rows)}" if rows else ""
+    text = f"{len(rows)} of {_of_rows(table)} had {condition}{listed}.{_notes(values)}"
+    return _answer(table, text, rows, f"rows with {condition}")
+
+
+def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswer:
+    text = "; ".join(table.row_text(row) for row in rows) + "."
+    if column is not None and len(rows) == 2:
+        first, second = (row.cells[table.value_columns.index(column)] for row in rows)
+        if first.value is not None and second.value is not None and first.value != second.value:
+            higher = rows[0] if first.value > second.value else rows[1]
+            gap = _shown(abs(first.value - second.value))
+            text += f" {higher.name} has {gap} more {column.label}."
+    return _answer(table, text, rows, "compare " + " and ".join(row.name for row in rows))
+
+
+def _answer(
+    table: Table, text: str, rows: Sequence[Row], operation: str, *, aggregate: bool = True
+) -> TableAnswer:
+    start, end = (rows[0].start, rows[0].end) if rows else (0, len(table.caption))
+    line = rows[0].line if rows else table.caption
+    return TableAnswer(
+        text=text,
+        passage_id=table.passage_id,
+        rows=tuple(row.name for row in rows),
+        operation=operation,
+        span=Span(start, end, line),
+        aggregate=aggregate,
+        doc=table.doc,
+    )
+
+
+_BY_OPERATION: dict[str, Callable[[Table, _Values, Ask], TableAnswer | None]] = {
+    "most": _extreme,
+    "least": _extreme,
+    "top": _ranked,
+    "bottom": _ranked,
+    "total": _total,
+    "above": _meeting,
+    "below": _meeting,
+    "zero": _meeting,
+}
+
+
+_OVER_ROWS = {"most", "least", "top", "bottom"}  # still ranked over all rows when one row is named
+
+
+def answer_question(question: str, table: Table, *, leading: bool = False) -> TableAnswer | None:
+    """Compute the answer to an aggregate question over this table; None when the question is not
+    one (or names nothing of the table). `leading`: the table is the passage search ranked first,
+    so a plain 'how many <column>' is read as its total and a named row as that row's values."""
+    stems = _stems(question)
+    rows = named_rows(question, table)
+    if not rows and not is_about(table, stems):
+        return None
+    ask = read_ask(question)
+    column = best_column(table, [s for s in stems if not _names_row(s, rows)])
+    if len(rows) >= 2 and ask is not None and ask.operation == "total" and column is not None:
+        return _total_of(table, _values(table, column, rows))
+    if len(rows) >= 2:
+        return _compare(table, rows, column)
+    if len(rows) == 1 and (ask is None or ask.operation not in _OVER_ROWS):
+        return _answer(
+            table, table.row_text(rows[0]) + ".", rows, f"values of {rows[0].name}", aggregate=False
+        )
+    if ask is None and leading and column is not None and _HOW_MANY.search(question):
+        ask = Ask("total")
+    if ask is not None and (
+        ask.operation == "any" or ask.operation == "total" and _counts_rows(question, table)
+    ):
+        ask = Ask("above", 0)  # "how many boroughs closed crackhouses": the rows with more than none
+    if ask is None or ask.operation == "compare" or column is None:
+        return None
+    return _BY_OPERATION[ask.operation](table, _values(table, column), ask)
+
+
+def _counts_rows(question: str, table: Table) -> bool:
+    """Does 'how many X' count the table's rows ('how many boroughs') rather than a column?"""
+    counted = _HOW_MANY_OF.search(question)
+    return bool(counted) and _matches(_stems(counted.group(1)), _stems(table.row_noun)) > 0
+
+
+def _names_row(stem: str, rows: Sequence[Row]) -> bool:
+    return any(stem in _stems(row.name) for row in rows)
+
+
+def answer_from_tables(question: str, ranked: Sequence[Passage], *, top: int = 3) -> TableAnswer | None:
+    """The first table, in rank order, over which the question is an aggregate question. Tables in
+    the top `top` passages come first; any other table counts when the question names it."""
+    tables = [p for p in ranked[:top] if p.kind == "table"] + [p for p in ranked[top:] if p.kind == "table"]
+    for passage in tables:
+        table = read_table(passage)
+        answer = table and answer_question(question, table, leading=passage is ranked[0])
+        if answer:
+            return answer
+    return None

@@ -1,0 +1,186 @@
+"""Aggregate questions answered by computing over a table (qa.table_answers), and through Searcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.corpus import Corpus
+from qa.schemas import response_from_result
+from qa.search import Searcher
+from qa.table_answers import Ask, TableAnswer, answer_question, read_ask
+from qa.tables import Table, read_table, read_table_text
+
+# Expected figures below were read off the tables by hand, not from the code's output.
+SEIZURES = read_table_text(
+    "Table 2: Drug seizures by region\n"
+    "Region Cannabis seizures Heroin seizures\n"
+    "North 1,200 45\nSouth 950 60\nEast 300\nWest 0 12\nTotal 2,450 117",
+    "table-2",
+)
+RATES = read_table_text(
+    "Table 3: Detection rates\nOffence Detection rate\nBurglary 12.5%\nRobbery 20%\nFraud 7.25%", "table-3"
+)
+
+
+@pytest.fixture(scope="module")
+def crackhouses(corpus: Corpus) -> Table:
+    table = read_table(corpus.resolve("table-1"))
+    assert table is not None
+    return table
+
+
+def _ask(question: str, table: Table | None, *, leading: bool = False) -> TableAnswer:
+    assert table is not None
+    answer = answer_question(question, table, leading=leading)
+    assert answer is not None, question
+    return answer
+
+
+def test_question_words_to_operations() -> None:
+    assert read_ask("Which region had the most?") == Ask("most")
+    assert read_ask("who had the fewest") == Ask("least")
+    assert read_ask("top 3 areas") == Ask("top", 3)
+    assert read_ask("the five lowest") == Ask("bottom", 5)
+    assert read_ask("how many had more than 10") == Ask("above", 10)
+    assert read_ask("how many had at least two") == Ask("above", 2, inclusive=True)
+    assert read_ask("which had fewer than 4") == Ask("below", 4)
+    assert read_ask("how many had none") == Ask("zero")
+    assert read_ask("how many altogether") == Ask("total")
+    assert read_ask("compare A and B") == Ask("compare")
+    assert read_ask("What does paragraph 22 say?") is None
+
+
+# ---------------------------------------------------------------------------
+# The seed report's Table 1.
+
+
+def test_most_crackhouses_closed(crackhouses: Table) -> None:
+    answer = _ask("Which borough closed the most crackhouses?", crackhouses)
+    assert answer.rows == ("Haringey",) and answer.passage_id == "table-1"
+    assert answer.text.startswith("Haringey: Closure order granted 17, Crackhouse closed 17")
+    assert "of 32 boroughs" in answer.text  # the noun is the table's own row-name header
+
+
+def test_total_crackhouses_closed_notes_blank_and_text_cells(crackhouses: Table) -> None:
+    answer = _ask("How many crackhouses were closed in total?", crackhouses)
+    # 30 numbers add to 52; Lambeth's cell is blank and Camden's is text.
+    assert "52 in total" in answer.text and "30 of 32 boroughs" in answer.text
+    assert "not given for Lambeth" in answer.text
+    assert 'Camden "3 existing closure orders"' in answer.text and "left out" in answer.text
+    assert "Lambeth" not in answer.rows and "Camden" not in answer.rows and len(answer.rows) == 30
+
+
+def test_boroughs_with_no_closure_orders(crackhouses: Table) -> None:
+    answer = _ask("how many boroughs had no closure orders granted", crackhouses)
+    names = [
+        "Barnet", "Bexley", "Bromley", "Croydon", "Greenwich", "Harrow", "Hillingdon", "Hounslow",
+        "Kensington & Chelsea", "Kingston upon Thames", "Redbridge", "Richmond upon Thames", "Sutton",
+        "Waltham Forest", "Wandsworth",
+    ]  # fmt: skip
+    assert sorted(answer.rows) == sorted(names) and len(names) == 15
+    assert answer.text.startswith("15 of 32 boroughs")
+    assert "Camden" in answer.text  # "3 extensions" is text: not counted as zero, and said so
+
+
+def test_compare_two_boroughs(crackhouses: Table) -> None:
+    answer = _ask("compare Lambeth and Southwark", crackhouses)
+    assert answer.rows == ("Lambeth", "Southwark")
+    assert "Lambeth: Closure order granted 4, Crackhouse closed not given" in answer.text
+    assert "Southwark: Closure order granted 3, Crackhouse closed 3" in answer.text
+
+
+def test_top_three_for_closure_orders_keeps_ties(crackhouses: Table) -> None:
+    answer = _ask("top 3 boroughs for closure orders", crackhouses)
+    # 17, 10, then Hackney and Lambeth tied on 4 for third place.
+    assert answer.rows == ("Haringey", "Newham", "Hackney", "Lambeth")
+    assert "Closure order granted" in answer.text
+
+
+def test_rows_counted_and_named_rows_added(crackhouses: Table) -> None:
+    # Boroughs whose Crackhouse closed is above 0: 15 (Lambeth blank, Camden text, 15 zeros).
+    counted = _ask("How many boroughs closed any crackhouses?", crackhouses, leading=True)
+    assert counted.text.startswith("15 of 32 boroughs") and "Haringey" in counted.rows
+    added = _ask("How many crackhouses were closed in total in Haringey and Newham?", crackhouses)
+    assert added.text.startswith("Crackhouse closed: 27 in total for Haringey, Newham")
+
+
+def test_more_than_and_one_row(crackhouses: Table) -> None:
+    answer = _ask("Which boroughs closed more than 3 crackhouses?", crackhouses)
+    assert sorted(answer.rows) == ["Hackney", "Haringey", "Newham"]
+    one = _ask("How many crackhouses were closed in Haringey?", crackhouses, leading=True)
+    assert one.text == "Haringey: Closure order granted 17, Crackhouse closed 17." and not one.aggregate
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What were the reconviction rates for DTTO offenders?",
+        "How many cannabis factories were found in London?",
+        "What does paragraph 22 say?",
+        "What is the most common drug?",
+    ],
+)
+def test_questions_that_are_not_about_the_table_get_none(crackhouses: Table, question: str) -> None:
+    assert answer_question(question, crackhouses, leading=True) is None
+
+
+# ---------------------------------------------------------------------------
+# Made-up tables in other shapes.
+
+
+def test_made_up_table_most_least_total_and_total_row() -> None:
+    assert _ask("Which region had the most cannabis seizures?", SEIZURES).rows == ("North",)
+    assert _ask("Which region had the fewest heroin seizures?", SEIZURES).rows == ("West",)
+    total = _ask("How many heroin seizures were there in total?", SEIZURES)
+    assert "117 in total" in total.text and "3 of 4 regions" in total.text  # East blank; Total row apart
+    assert "Heroin seizures not given for East" in total.text and "Total row gives 117" in total.text
+    cannabis = _ask("total cannabis seizures", SEIZURES)
+    assert "2,450 in total" in cannabis.text  # thousands shown as the table prints them
+
+
+def test_made_up_table_conditions_compare_and_top() -> None:
+    assert _ask("how many regions had no cannabis seizures", SEIZURES).rows == ("West",)
+    assert _ask("Which regions had more than 50 heroin seizures?", SEIZURES).rows == ("South",)
+    assert _ask("which regions had fewer than 500 cannabis seizures", SEIZURES).rows == ("East", "West")
+    assert _ask("top 2 regions for cannabis seizures", SEIZURES).rows == ("North", "South")
+    compared = _ask("compare North and South heroin seizures", SEIZURES)
+    assert compared.rows == ("North", "South") and "South has 15 more Heroin seizures" in compared.text
+
+
+def test_made_up_percentages_one_value_column() -> None:
+    highest = _ask("Which offence has the highest detection rate?", RATES)
+    assert highest.rows == ("Robbery",) and "Detection rate 20%" in highest.text
+    assert _ask("lowest detection rate", RATES).rows == ("Fraud",)
+
+
+# ---------------------------------------------------------------------------
+# End to end through the real Searcher and the API's response.
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Which borough closed the most crackhouses?", ["Haringey", "17"]),
+        ("How many crackhouses were closed in total?", ["52"]),
+    ],
+)
+def test_aggregate_questions_through_searcher(searcher: Searcher, question: str, expected: list[str]) -> None:
+    result = searcher.ask(question)
+    assert result.answered and result.table is not None
+    response = response_from_result(result, searcher.corpus)
+    assert response.answer is not None and response.answer.paragraph == "table-1"
+    assert response.answer.computed and response.answer.rows
+    assert all(part in response.answer.text for part in expected), response.answer.text
+    assert response.citations[0].paragraph == "table-1"
+
+
+def test_computed_answer_in_the_api_and_the_no_javascript_chat(client) -> None:  # noqa: ANN001
+    body = client.post("/api/ask", json={"question": "top 3 boroughs for closure orders"}).json()
+    assert body["answer"]["computed"] and body["answer"]["paragraph"] == "table-1"
+    assert body["answer"]["rows"] == ["Haringey", "Newham", "Hackney", "Lambeth"]
+    assert body["citations"][0]["table"]["columns"][0] == "Boroughs"
+    page = client.post("/ask", data={"question": "Which borough closed the most crackhouses?"}).text
+    assert (
+        "Haringey: Closure order granted 17, Crackhouse closed 17" in page
+        and "Worked out from 1 row of Table 1" in page
+    )
