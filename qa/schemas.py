@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -91,10 +92,17 @@ class Citation(BaseModel):
 class AskResponse(BaseModel):
     question: str
     answered: bool
+    confidence: Literal["high", "low"] | None = Field(
+        None,
+        description="When answered: 'high', or 'low' when the answer is only the closest the report "
+        "comes (reason says why it may not answer exactly); null when declined.",
+    )
     lookup: bool = Field(False, description="The question named a passage ('paragraph 38'); it comes first.")
     answer: AnswerOut | None
     reason: str | None = Field(
-        None, description="When answered is false: why the report's closest passage does not answer."
+        None,
+        description="When answered is false: why the report's closest passage does not answer; when "
+        "confidence is 'low': why it may not answer exactly.",
     )
     citations: list[Citation]
     took_ms: float
@@ -161,6 +169,7 @@ def response_from_result(result: Result, took_ms: float | None = None) -> AskRes
     return AskResponse(
         question=result.question,
         answered=result.answered,
+        confidence=(result.confidence or None) if result.answered else None,
         lookup=result.lookup,
         answer=answer,
         reason=result.reason or None,
