@@ -23,7 +23,7 @@ class DeclineThresholds:
     """Every threshold of the policy, in one place; chosen with `qa eval` on the tuning questions."""
 
     answer_min_score: float = 0.8  # decline when the first passage's final score is below this
-    high_min_score: float = 1.0  # below this (and above the last) the answer is only the closest passage
+    high_min_score: float = 1.1  # below this (and above the last) the answer is only the closest passage
     place_min_similarity: float = 0.5  # a word after "in" this close to a place the report names is a place
     asked_min_similarity: float = 0.45  # a passage token this close to a question word mentions it
     counted_min_similarity: float = 0.5  # a counted word this close to the question's is what it counts
@@ -204,10 +204,11 @@ class Unmentioned(Rule):
     With `partly`, any asked word it never mentions (a missing modifier: 'the national strategy')."""
 
     partly: bool = False
+    words_of: str = "asked"  # the Query field read: "asked", or "predicate" (of a yes/no question)
     threshold: ClassVar[str | None] = "asked_min_similarity"
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
-        asked = evidence.query.asked
+        asked = getattr(evidence.query, self.words_of)
         missing = [
             word
             for word in asked
@@ -271,6 +272,12 @@ def default_rules() -> tuple[Rule, ...]:
             partly=True,
             outcome=LOW,
             reason="The closest passage never mentions {what}, so it may not answer exactly.",
+        ),
+        Unmentioned(
+            name="predicate_unmentioned",
+            words_of="predicate",
+            outcome=LOW,
+            reason="The closest passage never mentions {what}, so it may not say whether that is so.",
         ),
         LowScore(
             name="loosely_close",

@@ -39,6 +39,7 @@ class Query:
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
+    predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
     placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
@@ -164,6 +165,18 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
     return words
+
+
+def predicate_words(question: str, limit: int = 3) -> list[str]:
+    """What a yes/no question says of its subject: 'is cannabis legal' -> legal; 'is ketamine a
+    controlled drug' -> controlled, drug. Empty for other questions."""
+    match = _YES_NO.search(question)
+    if match is None or _COUNTED.search(question) or _ATTRIBUTE.search(question):
+        return []
+    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS
+    words = [w for w in re.findall(r"[a-z][a-z\-]+", in_report_terms(normalise(match.group(1))))]
+    content = [w for w in words if w not in skipped and len(w) > 2]
+    return content[1 : 1 + limit]  # the first is the subject
 
 
 _ACT_YEAR = re.compile(rf"\bact\s+(?:of\s+)?{YEAR}\b", re.I)  # part of a name, not a time
@@ -450,6 +463,7 @@ class QueryAnalyzer:
             asks_definition=self.asks_definition(text, expansions),
             expects=expected_answer(text),
             asked=asked_words(text),
+            predicate=predicate_words(text),
             placed=self.unknown_after_preposition(text),
             years=asked_years(text),
             labels=labels_in(text),
