@@ -100,3 +100,8 @@ def test_three_outcomes(searcher: Searcher) -> None:
     assert high.answered and high.confidence == "high" and not high.reason
     declined = searcher.ask("Who won the football world cup in 1966?")
     assert not declined.answered and declined.confidence == "" and declined.reason
+
+
+def test_a_yes_no_question_about_what_the_passage_never_says_is_only_the_closest(searcher: Searcher) -> None:
+    result = searcher.ask("Is cannabis legal?")
+    assert result.answered and result.confidence == "low" and "'legal'" in result.reason

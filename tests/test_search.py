@@ -98,11 +98,15 @@ def test_holdout_targets(searcher: Searcher) -> None:
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
     assert report.answerable >= 320 and report.offtopic >= 130
     assert report.recall_at_1 >= 0.93, report.misses
-    assert report.recall_at_3 >= 0.97, report.misses
+    # 0.976 before the everyday-words entries aimed at this report ('the Met' -> MPS) were removed
+    # (issue 13); 0.970 without them.
+    assert report.recall_at_3 >= 0.965, report.misses
     assert report.mrr >= 0.95
     assert report.answer_correct >= 0.93
     assert report.answerable_declined <= 0.03
     assert report.offtopic_declined >= 0.69  # 0.706 measured; target 0.90 not met (README)
+    assert report.answerable_high >= 0.90  # 0.912 measured
+    assert report.offtopic_high <= 0.26  # 0.250 measured; target 0.15 not met (README)
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
@@ -233,7 +237,10 @@ def test_lowercase_place_the_report_never_names_is_declined(searcher: Searcher, 
 
 def test_words_after_in_that_are_not_places_do_not_decline(searcher: Searcher) -> None:
     assert searcher.ask("crackhouse closures in lambeth").answered
-    assert searcher.analyse("teams working in isolation").placed == []
+    # 'isolation' follows 'in' and the report never uses it, but the model does not read it as a place
+    # (it used to be skipped as an everyday phrase, an entry removed in issue 13).
+    result = searcher.ask("why do specialist and borough teams work in isolation")
+    assert result.answered and result.rule != "unknown_place"
 
 
 def test_date_question_needs_a_date_in_the_passage() -> None:
