@@ -115,8 +115,10 @@ def get_passage(ref: str, request: Request, doc: str | None = Query(None, max_le
         detail = f"{ref[:100]!r} is in {len(ambiguous.docs)} reports; add ?doc= to choose one"
         return JSONResponse({"detail": detail, "docs": ambiguous.docs}, status_code=409)
     if passage is None:
-        ids = corpus.ids if scope is None else [p.id for p in corpus.passages_of(scope)]
-        raise HTTPException(status_code=404, detail=f"no passage {ref[:100]!r}; ids are {', '.join(ids)}")
+        listed = scope or default_report(request, corpus, None).slug
+        ids = ", ".join(p.id for p in corpus.passages_of(listed))
+        where = "" if len(corpus.reports) == 1 else f" in any report; ids of {listed} are"
+        raise HTTPException(status_code=404, detail=f"no passage {ref[:100]!r}{where or '; ids are'} {ids}")
     out = passage_out(passage, *corpus.neighbours(passage), report=corpus.report_of(passage))
     return JSONResponse(out.model_dump())
 

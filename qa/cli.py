@@ -199,10 +199,14 @@ def _format_answer(response: dict) -> str:
     lines = []
     citations = response["citations"]
     if response.get("answer"):
-        lines.append(f"Answer ({citations[0]['label']}):")
+        low = response.get("confidence") == "low"
+        lines.append(f"{'Closest passage' if low else 'Answer'} ({citations[0]['label']}):")
         lines.extend(
             textwrap.wrap(response["answer"]["text"], width, initial_indent="  ", subsequent_indent="  ")
         )
+        if low and response.get("reason"):
+            note = f"(Low confidence: {response['reason']})"
+            lines.extend(textwrap.wrap(note, width, initial_indent="  ", subsequent_indent="  "))
     else:
         lines.append(f"The report does not seem to cover this. {response.get('reason') or ''}".rstrip())
         lines.append("Nearest passages:")
@@ -242,19 +246,31 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tuning, holdout = (load_questions(path) for path in DEFAULT_EVAL_FILES)
     searcher = _searcher(_settings(args), quiet=not args.verbose)
     if args.ablation:
-        columns = ["configuration", "hold-out R@1", "R@3", "MRR", "off-topic declined", "answerable declined"]
-        print("| " + " | ".join([*columns, "tuning R@1"]) + " |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        columns = [
+            "configuration",
+            "hold-out R@1",
+            "R@3",
+            "MRR",
+            "off-topic declined",
+            "off-topic high",
+            "answerable declined",
+            "answerable high",
+            "tuning R@1",
+            "tuning off-topic declined / high",
+        ]
+        print("| " + " | ".join(columns) + " |")
+        print("|" + " --- |" * len(columns))
         for label, tune_report, hold in ablation(searcher, tuning, holdout):
             print(
                 f"| {label} | {hold.recall_at_1:.3f} | {hold.recall_at_3:.3f} | {hold.mrr:.3f} | "
-                f"{hold.offtopic_declined:.2f} | {hold.answerable_declined:.3f} "
-                f"| {tune_report.recall_at_1:.3f} |"
+                f"{hold.offtopic_declined:.2f} | {hold.offtopic_high:.2f} | {hold.answerable_declined:.3f} | "
+                f"{hold.answerable_high:.3f} | {tune_report.recall_at_1:.3f} | "
+                f"{tune_report.offtopic_declined:.2f} / {tune_report.offtopic_high:.2f} |"
             )
         return 0
     for trial in grid_search(searcher, tuning, holdout)[:10]:
         knobs = ", ".join(
-            f"{k}={getattr(trial.config, k)}"
+            f"{k}={getattr(trial.config.ranking, k)}"
             for k in ("dense_weight", "best_unit_weight", "keyword_best_unit_weight")
         )
         hold = trial.holdout

@@ -32,6 +32,7 @@ class Miss:
     got: list[str]
     answered: bool
     answer: str | None
+    confidence: str = ""
 
 
 @dataclass
@@ -50,6 +51,11 @@ class Report:
     answerable_declined: float = 0.0
     with_expected: int = 0  # answerable questions that say which words the answer should hold
     answer_holds_expected: float = 0.0
+    # The three outcomes: answered with high confidence, answered as the closest passage, declined.
+    answerable_high: float = 0.0
+    answerable_low: float = 0.0
+    offtopic_high: float = 0.0
+    offtopic_low: float = 0.0
     by_type: dict[str, dict[str, float]] = field(default_factory=dict)
     by_doc: dict[str, dict[str, float]] = field(default_factory=dict)
     misses: list[Miss] = field(default_factory=list)
@@ -112,11 +118,16 @@ def evaluate(
     report = Report(file=name)
     type_counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for question, result in zip(questions, results, strict=True):
+        outcome = _outcome(result)
+        counts = type_counts[question.type]
+        counts["n"] += 1
+        for name in OUTCOMES:
+            counts[name] += outcome == name
         if question.abstain:
             report.offtopic += 1
-            report.offtopic_declined += not result.answered
-            type_counts[question.type]["n"] += 1
-            type_counts[question.type]["declined"] += not result.answered
+            report.offtopic_declined += outcome == "declined"
+            report.offtopic_high += outcome == "high"
+            report.offtopic_low += outcome == "low"
             if result.answered:
                 report.misses.append(_miss(question, result))
             continue
@@ -138,9 +149,9 @@ def evaluate(
         report.recall_at_5 += rank is not None and rank <= 5
         report.mrr += 1 / rank if rank else 0.0
         report.answer_correct += answer_ok
-        report.answerable_declined += not result.answered
-        counts = type_counts[question.type]
-        counts["n"] += 1
+        report.answerable_declined += outcome == "declined"
+        report.answerable_high += outcome == "high"
+        report.answerable_low += outcome == "low"
         counts["r@1"] += rank == 1
         counts["r@3"] += rank is not None and rank <= 3
         if rank != 1 or not result.answered:
@@ -173,6 +184,16 @@ def _cited(passage: Passage, with_doc: bool) -> str:
     return f"{passage.doc}/{passage.id}" if with_doc else passage.id
 
 
+OUTCOMES = ("high", "low", "declined")
+
+
+def _outcome(result: Result) -> str:
+    """One of OUTCOMES: answered with high confidence, as the closest passage (low), or declined."""
+    if not result.answered:
+        return "declined"
+    return "low" if result.confidence == "low" else "high"
+
+
 def _miss(question: Question, result: Result) -> Miss:
     return Miss(
         question=question.q,
@@ -184,6 +205,7 @@ def _miss(question: Question, result: Result) -> Miss:
         ],
         answered=result.answered,
         answer=result.hits[0].span.text if result.answered and result.hits else None,
+        confidence=result.confidence,
     )
 
 
@@ -196,13 +218,16 @@ def _finalise(report: Report, type_counts: dict[str, dict[str, float]]) -> None:
         "mrr",
         "answer_correct",
         "answerable_declined",
+        "answerable_high",
+        "answerable_low",
     ):
         setattr(report, name, round(getattr(report, name) / answerable, 4))
-    report.offtopic_declined = round(report.offtopic_declined / max(report.offtopic, 1), 4)
     report.answer_holds_expected = round(report.answer_holds_expected / max(report.with_expected, 1), 4)
     for counts in report.by_doc.values():
         n = counts["n"]
         counts["r@1"], counts["r@3"] = round(counts["r@1"] / n, 3), round(counts["r@3"] / n, 3)
+    for name in ("offtopic_declined", "offtopic_high", "offtopic_low"):
+        setattr(report, name, round(getattr(report, name) / max(report.offtopic, 1), 4))
     for kind, counts in sorted(type_counts.items()):
         n = counts.pop("n")
         report.by_type[kind] = {
@@ -221,10 +246,30 @@ def format_report(report: Report, show_misses: bool = True) -> str:
         f"off-topic declined {report.offtopic_declined:.3f}   "
         f"answerable wrongly declined {report.answerable_declined:.3f}",
         f"answer holds the expected words {report.answer_holds_expected:.3f} (of {report.with_expected})",
-        "by type: "
-        + ", ".join(
-            f"{kind} {figures['n']:.0f}: "
-            + " ".join(f"{key} {value:.2f}" for key, value in figures.items() if key != "n")
+        "",
+        f"{'':<14}{'n':>5}{'R@1':>7}{'R@3':>7}{'high':>7}{'low':>7}{'declined':>10}",
+        _outcome_row(
+            "answerable",
+            report.answerable,
+            report.recall_at_1,
+            report.recall_at_3,
+            (report.answerable_high, report.answerable_low, report.answerable_declined),
+        ),
+        _outcome_row(
+            "off-topic",
+            report.offtopic,
+            None,
+            None,
+            (report.offtopic_high, report.offtopic_low, report.offtopic_declined),
+        ),
+        *(
+            _outcome_row(
+                f"  {kind}",
+                figures["n"],
+                figures.get("r@1"),
+                figures.get("r@3"),
+                tuple(figures.get(name, 0.0) for name in OUTCOMES),
+            )
             for kind, figures in report.by_type.items()
         ),
     ]
@@ -237,6 +282,15 @@ def format_report(report: Report, show_misses: bool = True) -> str:
     if show_misses and report.misses:
         lines.append(f"misses ({len(report.misses)}):")
         for miss in report.misses:
-            verdict = "answered" if miss.answered else "declined"
+            verdict = f"answered ({miss.confidence})" if miss.answered else "declined"
             lines.append(f"  [{miss.type}] {miss.question!r} gold={miss.gold} got={miss.got} {verdict}")
     return "\n".join(lines)
+
+
+def _outcome_row(
+    label: str, n: float, r1: float | None, r3: float | None, outcomes: tuple[float, ...]
+) -> str:
+    """One line of the outcomes table: R@1 and R@3 where they apply, then high / low / declined."""
+    recall = "".join(f"{value:>7.3f}" if value is not None else f"{'-':>7}" for value in (r1, r3))
+    high, low, declined = outcomes
+    return f"{label:<14}{n:>5.0f}{recall}{high:>7.3f}{low:>7.3f}{declined:>10.3f}"

@@ -25,6 +25,14 @@ import numpy as np
 
 from qa.config import MODEL_NAME, Settings
 from qa.corpus import Corpus, Passage, Span, acronym_definitions, passage_spans, seed_digest, seed_files
+from qa.features import (
+    FEATURE_VECTORS_FILE,
+    FEATURES_FILE,
+    CorpusFeatures,
+    compute_features,
+    load_features,
+    save_features,
+)
 from qa.text import STOPWORDS, tokenize
 
 log = logging.getLogger("qa.index")
@@ -33,7 +41,7 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6  # 6: per-passage features (counted words, places, years, stems) saved
 MANIFEST_FILE = "manifest.json"
 DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"
@@ -245,6 +253,7 @@ class SearchIndex:
     keyword: bm25s.BM25
     manifest: dict
     passage_tokens: list[np.ndarray]  # content-token vectors of each passage (all its units)
+    features: CorpusFeatures  # what the decline rules read per passage, computed at build time
 
     @property
     def fingerprint(self) -> str:
@@ -304,7 +313,8 @@ def build_index(
         "versions": library_versions(),
         "built_at": built_at,
     }
-    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+    features = compute_features(corpus, embedder)
+    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
 
 
 def _embed_by_report(
@@ -395,8 +405,9 @@ def _group_tokens(units: list[Unit], tokens: list[np.ndarray], passages: int) ->
 
 # ---------------------------------------------------------------------------
 # Saving and loading. Layout: index/manifest.json points at index/<fingerprint>/ which holds
-# dense.faiss, units.json and keyword/. Each build writes a fresh folder, then swaps the
-# manifest with os.replace, so a reader sees the old index or the new one, never half of one.
+# dense.faiss, units.json, tokens.npz, features.json, features.npz and keyword/. Each build writes
+# a fresh folder, then swaps the manifest with os.replace, so a reader sees the old index or the
+# new one, never half of one.
 
 
 def _file_digest(path: Path) -> str:
@@ -440,6 +451,7 @@ def save_index(index: SearchIndex, index_dir: Path) -> None:
     faiss.write_index(index.dense, str(staging / DENSE_FILE))
     (staging / UNITS_FILE).write_text(json.dumps([asdict(unit) for unit in index.units]))
     _save_tokens(staging / TOKENS_FILE, index.passage_tokens)
+    save_features(index.features, staging)
     index.keyword.save(str(staging / KEYWORD_DIR), show_progress=False)
     files = _tree_digests(staging)
     final = index_dir / build_name
@@ -487,9 +499,10 @@ def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
         units = [Unit(**row) for row in json.loads((build / UNITS_FILE).read_text())]
         keyword = bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0)
         passage_tokens = _load_tokens(build / TOKENS_FILE)
+        features = load_features(build)
     except Exception as error:  # any parse failure means the same thing: rebuild
         raise StaleIndex(f"index files unreadable ({error.__class__.__name__})") from error
-    index = SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens)
+    index = SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
     _check_contents(index)
     return index
 
@@ -508,7 +521,7 @@ def _build_folder(index_dir: Path, manifest: dict) -> Path:
 
 def _check_files(build: Path, expected: object) -> None:
     """Every file the manifest lists is there with its checksum, and there are no others."""
-    required = {DENSE_FILE, UNITS_FILE, TOKENS_FILE}
+    required = {DENSE_FILE, UNITS_FILE, TOKENS_FILE, FEATURES_FILE, FEATURE_VECTORS_FILE}
     if not isinstance(expected, dict) or not required <= set(expected):
         raise StaleIndex("manifest does not list the index files")
     actual = _tree_digests(build)
@@ -533,6 +546,10 @@ def _check_contents(index: SearchIndex) -> None:
         raise StaleIndex("token vectors do not match the passages")
     if any(matrix.ndim != 2 or matrix.shape[1] != index.dense.d for matrix in index.passage_tokens):
         raise StaleIndex("token vectors have the wrong dimension")
+    if len(index.features.passages) != len(passages):
+        raise StaleIndex("passage features do not match the passages")
+    if index.features.place_tokens.ndim != 2 or index.features.place_tokens.shape[1] != index.dense.d:
+        raise StaleIndex("place vectors have the wrong dimension")
     if index.keyword.scores.get("num_docs") != len(units):
         raise StaleIndex("keyword index size does not match the units")
     for unit in units:

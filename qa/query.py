@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from rapidfuzz import fuzz, process
 
 from qa.corpus import Corpus, Passage, canonical_id
 from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
@@ -21,11 +24,13 @@ class Expansions:
     everyday_keyword: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Query:
     """A question prepared for search: text to embed, keyword tokens, any named passage."""
 
-    question: str
+    question: str  # as asked
+    text: str = ""  # as read: misspellings of the report's words corrected ('recomendation')
+    corrections: dict[str, str] = field(default_factory=dict)  # {'recomendation': 'recommendation'}
     dense_text: str
     tokens: list[str]
     cited: Passage | None = None
@@ -34,6 +39,7 @@ class Query:
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
+    predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
     placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
@@ -54,7 +60,11 @@ _ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "what budg
     re.I,
 )
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
-_ASKS_DATE = re.compile(r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b", re.I)
+_ASKS_DATE = re.compile(
+    r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b"
+    r"|^\W*when\s+(?:will|is|are|does|do|has|have|had|would|should|can|could)\b|\bby when\b",
+    re.I,
+)
 # Offices held by one person: "who was the Home Secretary", "the name of the Commissioner".
 _OFFICES = (
     r"(?:commissioner|secretary|minister|chair|chairman|chairwoman|chairperson|mayor|president|"
@@ -107,6 +117,13 @@ _MEASURE_WORDS = frozenset(
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
 )
+# General words that name no thing: "what are the problems with DTTOs" asks about DTTOs, and no
+# passage needs to say "problems" to answer it.
+GENERAL_WORDS = frozenset(
+    "problem problems issue issues matter matters thing things stuff work works working way ways kind "
+    "kinds sort sorts type types part parts aspect aspects situation happen happens happened happening "
+    "done going point points lot lots something anything everything".split()
+)
 # Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
 _ADVERBS = frozenset(
     "actually really currently exactly basically roughly approximately typically usually generally "
@@ -145,9 +162,21 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
         if word in STOPWORDS or word in _ADVERBS or len(words) == limit:
             break
-        if word not in _MEASURE_WORDS:
+        if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
     return words
+
+
+def predicate_words(question: str, limit: int = 3) -> list[str]:
+    """What a yes/no question says of its subject: 'is cannabis legal' -> legal; 'is ketamine a
+    controlled drug' -> controlled, drug. Empty for other questions."""
+    match = _YES_NO.search(question)
+    if match is None or _COUNTED.search(question) or _ATTRIBUTE.search(question):
+        return []
+    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS
+    words = [w for w in re.findall(r"[a-z][a-z\-]+", in_report_terms(normalise(match.group(1))))]
+    content = [w for w in words if w not in skipped and len(w) > 2]
+    return content[1 : 1 + limit]  # the first is the subject
 
 
 _ACT_YEAR = re.compile(rf"\bact\s+(?:of\s+)?{YEAR}\b", re.I)  # part of a name, not a time
@@ -268,12 +297,27 @@ _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+SPELLING_MIN_LENGTH = 6  # shorter words are too often other words one letter away
+SPELLING_MIN_RATIO = (
+    88  # rapidfuzz ratio: 'recomendation' 96, 'methamfetamine' 90, 'description'/'prescription' 87
+)
+
+
 class QueryAnalyzer:
     """Turns a reader's question into a Query using only what the report itself says."""
 
-    def __init__(self, corpus: Corpus, options: Expansions | None = None) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        options: Expansions | None = None,
+        *,
+        is_dictionary_word: Callable[[str], bool] | None = None,
+    ) -> None:
         self.corpus = corpus
         self.options = options or Expansions()
+        # An English word is never "corrected" into a report word; the model's own vocabulary says
+        # which words are English (a whole word piece), so no report-specific list is needed.
+        self.is_dictionary_word = is_dictionary_word or (lambda word: False)
         self.acronyms = corpus.acronyms
         self.coined = coined_acronyms(corpus)
         self._common_expansions = _common_acronym_expansions(corpus, self.acronyms, COMMON_ACRONYM_SHARE)
@@ -282,6 +326,25 @@ class QueryAnalyzer:
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
+        self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH)
+
+    def correct_spelling(self, question: str) -> tuple[str, dict[str, str]]:
+        """The question with misspellings of the report's own words corrected ('metamphetamine' ->
+        'methamphetamine'), and what was changed. Capitalised names are left alone: a name the
+        report does not use is for the unknown-name check to see."""
+        corrections: dict[str, str] = {}
+        for word in set(re.findall(r"\b[a-z][a-z\-]+\b", question)):
+            if len(word) < SPELLING_MIN_LENGTH or self.in_report(word) or self.is_dictionary_word(word):
+                continue
+            match = process.extractOne(
+                word, self._spelling_vocabulary, scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
+            )
+            if match is not None:
+                corrections[word] = match[0]
+        if not corrections:
+            return question, corrections
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
+        return pattern.sub(lambda found: corrections[found.group(1)], question), corrections
 
     def cited_passage(self, question: str) -> Passage | None:
         for pattern, template in _CITATION_PATTERNS:
@@ -372,8 +435,9 @@ class QueryAnalyzer:
         return not forms or bool(forms & self._known_words or set(tokenize(word)) & self._known_stems)
 
     def analyse(self, question: str) -> Query:
-        expansions = self.expand(question)
-        everyday = report_terms(question)
+        text, corrections = self.correct_spelling(question)
+        expansions = self.expand(text)
+        everyday = report_terms(text)
         options = self.options
         dense_extra = [
             *([e for e in expansions if e not in self._common_expansions] if options.acronyms_dense else []),
@@ -383,27 +447,27 @@ class QueryAnalyzer:
             *(expansions if options.acronyms_keyword else []),
             *(everyday if options.everyday_keyword else []),
         ]
-        dense_text = question
+        dense_text = text
         if dense_extra:
-            dense_text = f"{question} " + " ".join(f"({e})" for e in dense_extra)
-        keyword_text = question
-        if keyword_extra:
-            keyword_text = f"{question} " + " ".join(keyword_extra)
-        tokens = tokenize(keyword_text)
+            dense_text = f"{text} " + " ".join(f"({e})" for e in dense_extra)
+        keyword_text = f"{text} " + " ".join(keyword_extra) if keyword_extra else text
         return Query(
-            question,
-            dense_text,
-            tokens,
-            self.cited_passage(question),
-            expansions,
-            self.unknown_names(question),
-            self.asks_definition(question, expansions),
-            expected_answer(question),
-            asked_words(question),
-            self.unknown_after_preposition(question),
-            asked_years(question),
-            labels_in(question),
-            self.named_places(question),
+            question=question,
+            text=text,
+            corrections=corrections,
+            dense_text=dense_text,
+            tokens=tokenize(keyword_text),
+            cited=self.cited_passage(text),
+            expansions=expansions,
+            unknown_names=self.unknown_names(question),
+            asks_definition=self.asks_definition(text, expansions),
+            expects=expected_answer(text),
+            asked=asked_words(text),
+            predicate=predicate_words(text),
+            placed=self.unknown_after_preposition(text),
+            years=asked_years(text),
+            labels=labels_in(text),
+            named_places=self.named_places(text),
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:

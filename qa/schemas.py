@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -152,10 +152,17 @@ class Citation(BaseModel):
 class AskResponse(BaseModel):
     question: str
     answered: bool
+    confidence: Literal["high", "low"] | None = Field(
+        None,
+        description="When answered: 'high', or 'low' when the answer is only the closest the report "
+        "comes (reason says why it may not answer exactly); null when declined.",
+    )
     lookup: bool = Field(False, description="The question named a passage ('paragraph 38'); it comes first.")
     answer: AnswerOut | None
     reason: str | None = Field(
-        None, description="When answered is false: why the report's closest passage does not answer."
+        None,
+        description="When answered is false: why the report's closest passage does not answer; when "
+        "confidence is 'low': why it may not answer exactly.",
     )
     citations: list[Citation]
     took_ms: float
@@ -271,6 +278,7 @@ def response_from_result(result: Result, corpus: Corpus, took_ms: float | None =
     return AskResponse(
         question=result.question,
         answered=result.answered,
+        confidence=(result.confidence or None) if result.answered else None,
         lookup=result.lookup,
         answer=answer,
         reason=result.reason or None,

@@ -86,6 +86,11 @@ def tokenize(text: str) -> list[str]:
 # Years a text speaks of.
 
 YEAR = r"(?:19|20)\d\d"  # a year a report of ours can speak of
+NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    "seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
+    "million|dozen|half"
+)
 MONTH_NAMES = "january february march april may june july august september october november december".split()
 _FINANCIAL_YEAR = re.compile(rf"\b({YEAR})\s?[/\-]\s?(\d\d(?:\d\d)?)\b")
 _YEAR_RANGE = re.compile(rf"\b({YEAR})\s+(?:to|until|-|–)\s+(?:[a-z]+\s+)?({YEAR})\b")

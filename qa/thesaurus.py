@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 # Reader's word or phrase -> the words a British police report uses for the same thing. Only
-# unambiguous, general usage of policing and drugs; never tied to one report's sentences.
+# unambiguous, general usage of policing and drugs; never tied to one report's sentences, its
+# acronyms or its city (no "the Met" -> MPS: a report's own names come from its own text).
 EVERYDAY_TERMS: dict[str, str] = {
     "cop": "police officer",
     "cops": "police officers",
@@ -14,10 +15,6 @@ EVERYDAY_TERMS: dict[str, str] = {
     "bobbies": "police officers",
     "old bill": "police",
     "policemen": "police officers",
-    "the met": "MPS",
-    "met police": "MPS",
-    "scotland yard": "MPS",
-    "new scotland yard": "MPS",
     "junkie": "problem drug user addict",
     "junkies": "problem drug users addicts",
     "druggie": "drug user",
@@ -81,22 +78,14 @@ EVERYDAY_TERMS: dict[str, str] = {
     "metrics": "performance indicators",
     "league table": "performance indicators",
     "league tables": "performance indicators",
-    "going up or down": "trends levels stable",
-    "up or down": "trends levels stable",
-    "rising or falling": "trends levels stable",
-    "in isolation": "in silos",
     "look again at": "review",
     "look into": "review",
     "looking into": "review",
-    "brought in": "appointed",
-    "hired": "appointed",
     "sting": "test purchase operation",
     "stings": "test purchase operations",
     "undercover buys": "test purchase operations",
     "joined up": "coordinated",
     "joined-up": "coordinated",
-    "here and there": "ad hoc",
-    "piecemeal": "ad hoc",
     "stop and frisk": "stop and search",
     "stop-and-frisk": "stop and search",
 }

@@ -22,6 +22,7 @@ def test_ask_returns_cited_answer(client: TestClient) -> None:
         "citations",
         "took_ms",
         "read_as",
+        "confidence",
         "next_steps",
     }
     assert body["read_as"] is None  # no context: the question is read as asked
@@ -283,3 +284,14 @@ def test_live_server_answers_over_real_http(live_server: str) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     health = httpx.get(f"{live_server}/healthz", timeout=5).json()
     assert health["status"] == "ok" and health["passages"] == 61
+
+
+def test_ask_reports_confidence(client) -> None:  # noqa: ANN001
+    high = client.post(
+        "/api/ask", json={"question": "How many cannabis factories were found in London?"}
+    ).json()
+    assert high["answered"] and high["confidence"] == "high"
+    low = client.post("/api/ask", json={"question": "Is cannabis legal?"}).json()
+    assert low["answered"] and low["confidence"] == "low" and low["reason"]
+    declined = client.post("/api/ask", json={"question": "how many sniffer dogs does the Met have"}).json()
+    assert not declined["answered"] and declined["confidence"] is None

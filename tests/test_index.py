@@ -404,3 +404,31 @@ def _wait_for(condition, processes: list[subprocess.Popen], timeout: float = 300
         assert all(p.poll() is None for p in processes), "a builder exited early"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_per_passage_features_are_saved_with_the_index(settings, search_index: SearchIndex) -> None:  # noqa: ANN001
+    from qa.features import FEATURE_VECTORS_FILE, FEATURES_FILE, load_features
+    from qa.index import read_manifest
+
+    manifest = read_manifest(settings.index_dir)
+    assert {FEATURES_FILE, FEATURE_VECTORS_FILE} <= set(manifest["files"])
+    loaded = load_features(settings.index_dir / manifest["build"])
+    features = search_index.features
+    assert len(loaded.passages) == len(search_index.corpus.passages)
+    assert loaded.places == features.places and "London" in loaded.places  # the report's home place
+    table = search_index.corpus.position(search_index.corpus.resolve("table-1"))
+    assert "london" in loaded.passages[table].rows and "haringey" in loaded.passages[table].rows
+    officers = search_index.corpus.position(search_index.corpus.resolve("2"))
+    assert "officers" in loaded.passages[officers].counted
+    assert loaded.passages[officers].counted_tokens.shape[1] == 384
+
+
+def test_searcher_start_up_encodes_nothing(search_index: SearchIndex, embedder: Embedder) -> None:
+    calls = []
+    original = embedder.encode_tokens
+    embedder.encode_tokens = lambda *args, **kwargs: calls.append(args) or original(*args, **kwargs)  # type: ignore[method-assign]
+    try:
+        Searcher(search_index, embedder)
+    finally:
+        del embedder.encode_tokens
+    assert calls == []

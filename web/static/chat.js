@@ -252,6 +252,11 @@
       body.push(el("p", { class: "answer", text: `Here is ${citations[0].label} of the report.` }));
       body.push(...citationChips(citations, false, true));
     } else if (reply.answered && reply.answer) {
+      if (reply.confidence === "low") {
+        const why = typeof reply.reason === "string" && reply.reason ? ` ${reply.reason}` : "";
+        body.push(el("p", { class: "hint closest",
+          text: `Closest passage: the report may not answer this exactly.${why}` }));
+      }
       body.push(el("blockquote", { class: "answer" }, el("p", { text: reply.answer.text })));
       if (citations.length) body.push(el("p", { class: "source", text: `— ${citations[0].label}` }));
       if (reply.answer.computed && citations.length && Array.isArray(reply.answer.rows)) {

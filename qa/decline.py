@@ -1,0 +1,389 @@
+"""The decline policy: small named rules that decline a question or lower the confidence of its answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+import numpy as np
+
+from qa.features import CorpusFeatures, folded
+from qa.index import Embedder, Encoded
+from qa.kinds import KIND_NAMES, holds_kind
+from qa.query import OPEN_END, Query, QueryAnalyzer
+from qa.text import tokenize
+from qa.thesaurus import report_terms
+
+DECLINED, HIGH, LOW = "declined", "high", "low"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclineThresholds:
+    """Every threshold of the policy, in one place; chosen with `qa eval` on the tuning questions."""
+
+    answer_min_score: float = 0.8  # decline when the first passage's final score is below this
+    high_min_score: float = 1.1  # below this (and above the last) the answer is only the closest passage
+    place_min_similarity: float = 0.5  # a word after "in" this close to a place the report names is a place
+    asked_min_similarity: float = 0.45  # a passage token this close to a question word mentions it
+    counted_min_similarity: float = 0.5  # a counted word this close to the question's is what it counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """What a rule looks at: the analysed question, its encoding, and the first passage."""
+
+    query: Query
+    encoded: Encoded
+    position: int  # of the first passage in the corpus
+    score: float  # its final score
+    kind: str  # its kind ("paragraph", "table", ...)
+    text: str  # its text
+
+
+class Reader:
+    """Reads a passage for a question word, from the features saved with the index."""
+
+    def __init__(
+        self,
+        *,
+        features: CorpusFeatures,
+        passage_tokens: list[np.ndarray],
+        embedder: Embedder,
+        analyzer: QueryAnalyzer,
+    ) -> None:
+        self.features = features
+        self.passage_tokens = passage_tokens  # each passage's token vectors (float32)
+        self.embedder = embedder
+        self.analyzer = analyzer
+
+    def word_stems(self, word: str) -> set[str]:
+        """A question word's stems, with the report's terms for it and its acronym's expansion."""
+        return set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
+
+    def word_vectors(self, word: str, encoded: Encoded) -> np.ndarray:
+        """The question's token vectors for one of its words (none if the word is not found)."""
+        pieces = encoded.pieces[0] if encoded.pieces else []
+        return encoded.tokens[0][piece_rows(pieces, self.embedder.word_pieces(word))]
+
+    def mentions(self, position: int, word: str, encoded: Encoded, min_similarity: float) -> bool:
+        """Does the passage name this question word, or a word the model finds close to it here?"""
+        stems = self.word_stems(word)
+        passage = self.features.passages[position]
+        if stems & self.features.common_stems or shares_stem(stems, passage.stems):
+            return True  # named here (or by a word of the same root), or what the whole report is about
+        vectors = self.word_vectors(word, encoded)
+        if len(vectors) == 0:
+            return True  # nothing to compare (the word is all stop pieces)
+        return mean_best_cosine(vectors, self.passage_tokens[position]) >= min_similarity
+
+    def counts(self, position: int, word: str, encoded: Encoded, min_similarity: float) -> bool:
+        """Is one of the passage's figures a count of this question word (or of a word close to it)?"""
+        passage = self.features.passages[position]
+        if shares_stem(self.word_stems(word), set(passage.counted_stems)):
+            return True
+        vectors = self.word_vectors(word, encoded)
+        if len(vectors) == 0 or len(passage.counted_tokens) == 0:
+            return len(vectors) == 0
+        return mean_best_cosine(vectors, passage.counted_tokens) >= min_similarity
+
+    def is_place(self, word: str, encoded: Encoded, min_similarity: float) -> bool:
+        """Does the model read this question word as a place, like the places the report names?"""
+        vectors = self.word_vectors(word, encoded)
+        places = self.features.place_tokens
+        if len(vectors) == 0 or len(places) == 0:
+            return False
+        return mean_best_cosine(vectors, places) >= min_similarity
+
+    def has_row(self, position: int, name: str) -> bool:
+        """Does this table name the place, or is it the place the table's rows make up?"""
+        return folded(name) in self.features.passages[position].rows
+
+    def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
+        """Does the passage speak of a year in this span? The report's own year always counts: a
+        report dated 2005 describes 2005 wherever it does not say otherwise."""
+        first, last = years
+        return any(first <= year <= last for year in self.features.passages[position].years)
+
+
+# ---------------------------------------------------------------------------
+# The rules. Each finds what is wrong (the words for its reason) or nothing.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """One check: its name, its own switch, the threshold it reads (if any), and its reason."""
+
+    name: str
+    reason: str  # a template; {what} is filled with what the check found
+    enabled: bool = True
+    outcome: str = DECLINED  # DECLINED, or LOW: answered, but only as the closest passage
+    threshold: ClassVar[str | None] = None  # the DeclineThresholds field it reads
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        """What is wrong, as words for the reason; '' when the passage passes this check."""
+        raise NotImplementedError
+
+    def limit(self, thresholds: DeclineThresholds) -> float | None:
+        return getattr(thresholds, self.threshold) if self.threshold else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownName(Rule):
+    """A capitalised name or a year the report never uses ('in Birmingham', 'in 2010')."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        return listed(evidence.query.unknown_names)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownPlace(Rule):
+    """A lowercase word after in/at/from the report never uses and the model reads as a place."""
+
+    threshold: ClassVar[str | None] = "place_min_similarity"
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        query = evidence.query
+        named = {name.lower() for name in query.unknown_names}
+        places = [
+            word
+            for word in query.placed
+            if word not in named and reader.is_place(word, evidence.encoded, thresholds.place_min_similarity)
+        ]
+        return listed(places)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingRow(Rule):
+    """The first passage is a table with no row for the place the question names."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        if evidence.kind != "table":
+            return ""
+        query = evidence.query
+        return listed([name for name in query.named_places if not reader.has_row(evidence.position, name)])
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingAnswerKind(Rule):
+    """The question asks for a kind of answer (a number, an amount, a date, a name) the passage lacks."""
+
+    kind: str
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        if evidence.query.expects != self.kind or holds_kind(evidence.text, self.kind):
+            return ""
+        return KIND_NAMES[self.kind]
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtherLabel(Rule):
+    """A class or similar label the question names ('class C') that is not the passage's own."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        labels = evidence.query.labels
+        if not labels or set(labels) & reader.features.passages[evidence.position].labels:
+            return ""
+        return listed([label.title() for label in labels])
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtherYears(Rule):
+    """The question asks about years the passage does not speak of."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        years = evidence.query.years
+        if not years or reader.speaks_of(evidence.position, years):
+            return ""
+        return years_text(years)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unmentioned(Rule):
+    """The passage never mentions the thing asked about (the last asked word) or half the asked words.
+    With `partly`, any asked word it never mentions (a missing modifier: 'the national strategy')."""
+
+    partly: bool = False
+    words_of: str = "asked"  # the Query field read: "asked", or "predicate" (of a yes/no question)
+    threshold: ClassVar[str | None] = "asked_min_similarity"
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        asked = getattr(evidence.query, self.words_of)
+        missing = [
+            word
+            for word in asked
+            if not reader.mentions(evidence.position, word, evidence.encoded, thresholds.asked_min_similarity)
+        ]
+        if not missing:
+            return ""
+        if self.partly or asked[-1] in missing or 2 * len(missing) >= len(asked):
+            return listed(missing)
+        return ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Uncounted(Rule):
+    """'How many X': none of the passage's figures counts X ('30,000 police officers' counts officers)."""
+
+    threshold: ClassVar[str | None] = "counted_min_similarity"
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        query = evidence.query
+        if query.expects != "number" or not query.asked:
+            return ""
+        limit = thresholds.counted_min_similarity
+        if any(reader.counts(evidence.position, word, evidence.encoded, limit) for word in query.asked):
+            return ""
+        return listed(query.asked)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LowScore(Rule):
+    """The first passage's final score is below a threshold ('nothing close', or only loosely close)."""
+
+    score_threshold: str = "answer_min_score"
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        return "low" if evidence.score < getattr(thresholds, self.score_threshold) else ""
+
+    def limit(self, thresholds: DeclineThresholds) -> float | None:
+        return getattr(thresholds, self.score_threshold)
+
+
+def default_rules() -> tuple[Rule, ...]:
+    """The rules in the order they are checked; the first that finds something gives the reason."""
+    return (
+        UnknownName(name="unknown_name", reason="The report never mentions {what}."),
+        UnknownPlace(name="unknown_place", reason="The report never mentions {what}."),
+        MissingRow(name="missing_row", reason="The closest passage is a table with no row for {what}."),
+        *(
+            MissingAnswerKind(
+                name=f"no_{kind}", kind=kind, reason="The closest passage gives no {what} to answer with."
+            )
+            for kind in ("number", "money", "date", "person")
+        ),
+        OtherLabel(name="other_label", reason="The closest passage never mentions {what}."),
+        OtherYears(name="other_years", reason="The closest passage says nothing about {what}."),
+        Unmentioned(name="unmentioned", reason="The closest passage never mentions {what}."),
+        Uncounted(name="uncounted", reason="The closest passage gives no figure for {what}."),
+        LowScore(name="nothing_close", reason="No passage of the report is close enough to the question."),
+        Unmentioned(
+            name="partly_mentioned",
+            partly=True,
+            outcome=LOW,
+            reason="The closest passage never mentions {what}, so it may not answer exactly.",
+        ),
+        Unmentioned(
+            name="predicate_unmentioned",
+            words_of="predicate",
+            outcome=LOW,
+            reason="The closest passage never mentions {what}, so it may not say whether that is so.",
+        ),
+        LowScore(
+            name="loosely_close",
+            score_threshold="high_min_score",
+            outcome=LOW,
+            reason="The closest passage is only loosely related to the question, so it may not answer it.",
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The outcome for one question: answered with high or low confidence, or declined, and why."""
+
+    answered: bool
+    confidence: str  # HIGH, LOW, or "" when declined
+    reason: str = ""  # why it was declined, or why the answer may not be exact
+    rule: str = ""  # the rule that gave the reason
+
+
+ANSWERED = Verdict(answered=True, confidence=HIGH)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeclinePolicy:
+    """The rules, each with its own switch, and the thresholds they read."""
+
+    rules: tuple[Rule, ...] = field(default_factory=default_rules)
+    thresholds: DeclineThresholds = field(default_factory=DeclineThresholds)
+
+    @property
+    def names(self) -> list[str]:
+        return [rule.name for rule in self.rules]
+
+    def switched(self, on: Iterable[str] | None = None, off: Iterable[str] = ()) -> DeclinePolicy:
+        """A copy with only the rules named in `on` enabled (all if None), then those in `off` disabled."""
+        on_names = set(self.names if on is None else on)
+        off_names = set(off)
+        unknown = (on_names | off_names) - set(self.names)
+        if unknown:
+            raise KeyError(f"no decline rule {sorted(unknown)[0]!r}")
+        rules = tuple(
+            replace(rule, enabled=rule.name in on_names and rule.name not in off_names) for rule in self.rules
+        )
+        return replace(self, rules=rules)
+
+    def with_thresholds(self, **changes: float) -> DeclinePolicy:
+        return replace(self, thresholds=replace(self.thresholds, **changes))
+
+    def judge(self, reader: Reader, evidence: Evidence) -> Verdict:
+        """Decline at the first declining rule that finds something; else answer, with low confidence
+        if a confidence rule finds something."""
+        low: Verdict | None = None
+        for rule in self.rules:
+            if not rule.enabled or (rule.outcome == LOW and low is not None):
+                continue
+            found = rule.finds(reader, evidence, self.thresholds)
+            if not found:
+                continue
+            reason = rule.reason.format(what=found)
+            if rule.outcome == DECLINED:
+                return Verdict(answered=False, confidence="", reason=reason, rule=rule.name)
+            low = Verdict(answered=True, confidence=LOW, reason=reason, rule=rule.name)
+        return low or ANSWERED
+
+
+# ---------------------------------------------------------------------------
+# Small helpers shared with the rules.
+
+
+def shares_stem(stems: set[str], others: set[str] | frozenset[str]) -> bool:
+    """A stem in both sets, or two of the same root ('seized' and 'seizures' stem apart)."""
+    return bool(stems & others) or any(same_root(stem, other) for stem in stems for other in others)
+
+
+def same_root(stem: str, other: str, most_extra: int = 2) -> bool:
+    """'seiz' and 'seizur': one stem (of 4+ letters) starts the other, with a short ending left."""
+    short, long = sorted((stem, other), key=len)
+    return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= most_extra
+
+
+def mean_best_cosine(tokens: np.ndarray, others: np.ndarray) -> float:
+    """Mean over `tokens` of each one's best cosine with any of `others` (rows are normalised)."""
+    return float((tokens @ others.T).max(axis=1).mean())
+
+
+def piece_rows(pieces: list[str], word: list[str]) -> list[int]:
+    """Where a word's pieces sit in a question's content pieces (first occurrence), else []."""
+    for start in range(len(pieces) - len(word) + 1):
+        if pieces[start : start + len(word)] == word:
+            return list(range(start, start + len(word)))
+    return []
+
+
+def years_text(years: tuple[int, int]) -> str:
+    first, last = years
+    if first == last:
+        return str(first)
+    if last == OPEN_END:
+        return f"{first} or later"
+    return f"{last} or earlier" if first == 0 else f"{first} to {last}"
+
+
+def listed(words: list[str]) -> str:
+    """'a', or 'a' or 'b', or 'a', 'b' or 'c'; '' for no words."""
+    quoted = [f"'{word}'" for word in words]
+    if len(quoted) <= 1:
+        return "".join(quoted)
+    return f"{', '.join(quoted[:-1])} or {quoted[-1]}"

@@ -1,0 +1,70 @@
+"""What kind of answer a text holds (a number, an amount, a date, a person's name) and what it counts."""
+
+from __future__ import annotations
+
+import re
+
+from qa.corpus import Passage
+from qa.text import MONTH_NAMES, NUMBER_WORDS, STOPWORDS, YEAR
+
+_HAS_NUMBER = re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.I)
+# "Recommendation 61", "Chart 3", "section 8": numbers that label something rather than count it.
+_LABEL_NUMBER = re.compile(
+    r"\b(?:recommendation|paragraph|para|chart|table|section|report|paper|question|q|scd|phase|article|"
+    r"schedule|part|page|level|tier|category|grade|class)\s*['‘’]?\d+(?:\s*\(\d+\))?",
+    re.I,
+)
+_HAS_PERSON = re.compile(  # a title and a name: "Assistant Commissioner Ghaffur", "Sir Ian Blair"
+    r"\b(?:Sir|Lord|Lady|Baroness|Dame|Mr|Mrs|Ms|Miss|Dr|Professor|Commissioner|Secretary|Minister|"
+    r"Mayor|Chair|Chairman|Director|Commander|Superintendent|Inspector|Sergeant|Constable)\.?\s+"
+    r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
+    r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
+)
+_HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
+_HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
+
+KIND_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
+
+
+def holds_kind(text: str, kind: str) -> bool:
+    """Does the text hold an answer of this kind? Any text holds an answer of no particular kind."""
+    if kind == "money":
+        return _HAS_MONEY.search(text) is not None
+    if kind == "number":
+        return _HAS_NUMBER.search(_LABEL_NUMBER.sub(" ", text)) is not None
+    if kind == "person":
+        return _HAS_PERSON.search(text) is not None
+    if kind == "date":
+        return _HAS_DATE.search(text) is not None
+    return True
+
+
+def passage_can_answer(passage: Passage, expects: str) -> bool:
+    """A passage with no number cannot say how many; one with no amount cannot say what it cost."""
+    return holds_kind(passage.text, expects)
+
+
+_COUNT = re.compile(rf"\d[\d,.]*%?|{NUMBER_WORDS}", re.I)
+_YEAR_NUMBER = re.compile(YEAR)
+_WORD_OR_NUMBER = re.compile(r"£?\d[\d,.]*%?|[A-Za-z][A-Za-z'\-]*|\(\d+\)")
+
+
+def counted_words(passage: Passage, after: int = 3, before: int = 1) -> list[str]:
+    """What a passage's figures count: the content words next to each number, in its sentence
+    ('30,000 police officers' -> police, officers; 'companies (of which there are 950 in London)'
+    -> companies, london). A table counts what its caption and header name."""
+    if passage.kind == "table":
+        return _WORD_OR_NUMBER.findall(" ".join(passage.text.split("\n")[:2]))
+    words: list[str] = []
+    for sentence in re.split(r"(?<=[.;:!?])\s+|\n", _LABEL_NUMBER.sub(" ", passage.text)):
+        tokens = _WORD_OR_NUMBER.findall(sentence)
+        for position, token in enumerate(tokens):
+            if _COUNT.fullmatch(token) and not _YEAR_NUMBER.fullmatch(token):
+                words += _content_words(tokens[position + 1 :], after)
+                words += _content_words(tokens[:position][::-1], before)
+    return words
+
+
+def _content_words(tokens: list[str], most: int) -> list[str]:
+    words = [t for t in tokens if not (_COUNT.fullmatch(t) or t[0] in "(£" or t.lower() in STOPWORDS)]
+    return words[:most]

@@ -1,0 +1,158 @@
+"""Rank passages: dense and keyword scores per unit, blended per passage, fused, then a token-level rerank."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from qa.index import SearchIndex
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankingConfig:
+    """Scoring knobs, chosen with `qa eval` on the tuning questions (see README)."""
+
+    dense_weight: float = 0.55  # fused = dense_weight * dense + (1 - dense_weight) * keyword
+    best_unit_weight: float = 0.4  # a passage's dense score: best unit vs the whole passage
+    keyword_best_unit_weight: float = 0.5  # same blend for keyword scores
+    keyword_saturation: float = 5.0  # 0: keyword / best keyword; c > 0: keyword / (keyword + c)
+    entry_weight: float = 0.85  # acronym entries count this much unless the question asks what one means
+    rerank_depth: int = 10  # passages re-scored with token-level matching
+    rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """Some reports of the library: FAISS's selector for their units, and masks of their units and
+    passages, so search scores nothing outside them."""
+
+    docs: tuple[str, ...]
+    passages: np.ndarray  # bool per passage
+    units: np.ndarray  # bool per unit
+    selector: faiss.IDSelector
+    count: int  # units in scope
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ranking:
+    """Passages best first with their final scores, and the unit scores that put them there."""
+
+    ranked: list[tuple[int, float]]  # (passage position, score)
+    unit_dense: np.ndarray
+    unit_keyword: np.ndarray
+
+
+class Ranker:
+    """Scores every unit of an index for a question, and every passage from its units."""
+
+    def __init__(self, index: SearchIndex) -> None:
+        self.index = index
+        self.passage_count = len(index.corpus.passages)
+        self.unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
+        self.is_whole = np.array([u.kind == "passage" for u in index.units])
+        self.is_entry = np.array([u.kind == "entry" for u in index.units])
+        # Stored as float16 to keep the index small; converted once here, not per question.
+        self.passage_tokens = [m.astype(np.float32) for m in index.passage_tokens]
+
+    def rank(
+        self,
+        *,
+        vector: np.ndarray,
+        keyword_tokens: list[str],
+        question_tokens: np.ndarray,
+        asks_definition: bool,
+        config: RankingConfig,
+        scope: Scope | None = None,
+    ) -> Ranking:
+        unit_dense, unit_keyword = self.unit_scores(vector, keyword_tokens, scope)
+        if not asks_definition:
+            unit_dense = np.where(self.is_entry, unit_dense * config.entry_weight, unit_dense)
+        fused = self.fuse(unit_dense, unit_keyword, config, scope)
+        ranked = self.rerank(fused, question_tokens, config)
+        return Ranking(ranked=ranked, unit_dense=unit_dense, unit_keyword=unit_keyword)
+
+    def scope(self, docs: Sequence[str] | None) -> Scope | None:
+        """The units and passages of some reports (None: the whole library)."""
+        corpus = self.index.corpus
+        if docs is None or set(docs) >= set(corpus.docs):
+            return None
+        passages = np.zeros(self.passage_count, dtype=bool)
+        for doc in docs:
+            first, end = corpus.doc_range(doc)
+            passages[first:end] = True
+        units = passages[self.unit_passage]
+        ids = np.flatnonzero(units).astype(np.int64)
+        selector = faiss.IDSelectorBatch(ids)
+        return Scope(docs=tuple(docs), passages=passages, units=units, selector=selector, count=len(ids))
+
+    def unit_scores(
+        self, vector: np.ndarray, keyword_tokens: list[str], scope: Scope | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Dense and keyword scores of every unit; outside the scope dense is -1 and keyword 0,
+        and neither FAISS nor BM25 scores those units (ID selector, weight mask)."""
+        total = self.index.dense.ntotal
+        unit_dense = np.full(total, -1.0, dtype=np.float32)
+        if scope is None:
+            scores, ids = self.index.dense.search(vector.reshape(1, -1), total)
+        else:
+            params = faiss.SearchParameters(sel=scope.selector)
+            scores, ids = self.index.dense.search(vector.reshape(1, -1), scope.count, params=params)
+        unit_dense[ids[0]] = scores[0]
+        if keyword_tokens:
+            mask = None if scope is None else scope.units.astype(np.float32)
+            unit_keyword = np.asarray(
+                self.index.keyword.get_scores(keyword_tokens, weight_mask=mask), dtype=np.float32
+            )
+        else:
+            unit_keyword = np.zeros(total, dtype=np.float32)
+        return unit_dense, unit_keyword
+
+    def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
+        """A blend of each passage's best unit and its whole text."""
+        whole = np.zeros(self.passage_count, dtype=np.float32)
+        whole[self.unit_passage[self.is_whole]] = unit_scores[self.is_whole]
+        best = whole.copy()
+        np.maximum.at(best, self.unit_passage, unit_scores)
+        return best_weight * best + (1 - best_weight) * whole
+
+    def fuse(
+        self,
+        unit_dense: np.ndarray,
+        unit_keyword: np.ndarray,
+        config: RankingConfig,
+        scope: Scope | None = None,
+    ) -> list[tuple[int, float]]:
+        """Dense and saturated keyword scores fused per passage, best first (only the scope's)."""
+        dense = self.passage_scores(unit_dense, config.best_unit_weight)
+        keyword = self.passage_scores(unit_keyword, config.keyword_best_unit_weight)
+        if config.keyword_saturation > 0:
+            keyword_norm = keyword / (keyword + config.keyword_saturation)
+        else:
+            top_keyword = float(keyword.max())
+            keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
+        fused = config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+        order = np.argsort(-fused, kind="stable")
+        if scope is not None:
+            order = order[scope.passages[order]]
+        return [(int(p), float(fused[p])) for p in order]
+
+    def rerank(
+        self, ranked: list[tuple[int, float]], question_tokens: np.ndarray, config: RankingConfig
+    ) -> list[tuple[int, float]]:
+        """Late interaction: a passage gains by how well each question word finds a close word in it."""
+        depth, weight = config.rerank_depth, config.rerank_weight
+        if depth <= 0 or weight == 0 or len(question_tokens) == 0:
+            return ranked
+        head = [
+            (position, score + weight * self.token_match(position, question_tokens))
+            for position, score in ranked[:depth]
+        ]
+        head.sort(key=lambda item: item[1], reverse=True)
+        return head + ranked[depth:]
+
+    def token_match(self, position: int, question_tokens: np.ndarray) -> float:
+        """Mean over question tokens of the best cosine with any token of the passage."""
+        return float((question_tokens @ self.passage_tokens[position].T).max(axis=1).mean())

@@ -1,0 +1,107 @@
+"""The decline policy: named rules with their own switches, thresholds in one place, readable reasons."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.decline import DECLINED, LOW, DeclinePolicy, DeclineThresholds, listed, years_text
+from qa.search import Searcher
+
+
+def test_every_rule_has_a_name_a_switch_and_a_reason() -> None:
+    policy = DeclinePolicy()
+    assert len(set(policy.names)) == len(policy.names)
+    for rule in policy.rules:
+        assert rule.enabled and rule.reason and rule.outcome in {DECLINED, LOW}
+        limit = rule.limit(policy.thresholds)
+        assert limit is None or isinstance(limit, float)
+    assert {"no_number", "no_money", "no_date", "no_person", "other_label", "unmentioned"} <= set(
+        policy.names
+    )
+
+
+def test_a_switch_turns_off_only_its_own_rule() -> None:
+    policy = DeclinePolicy().switched(off=["no_number"])
+    assert [rule.name for rule in policy.rules if not rule.enabled] == ["no_number"]
+    only = DeclinePolicy().switched(on=["unknown_name"])
+    assert [rule.name for rule in only.rules if rule.enabled] == ["unknown_name"]
+    with pytest.raises(KeyError):
+        DeclinePolicy().switched(off=["no_such_rule"])
+
+
+def test_thresholds_live_in_one_object() -> None:
+    policy = DeclinePolicy().with_thresholds(answer_min_score=0.5)
+    assert policy.thresholds == DeclineThresholds(answer_min_score=0.5)
+    assert policy.rules == DeclinePolicy().rules
+
+
+def test_reason_words() -> None:
+    assert listed(["a"]) == "'a'" and listed(["a", "b", "c"]) == "'a', 'b' or 'c'" and listed([]) == ""
+    assert years_text((2004, 2004)) == "2004" and years_text((1999, 9999)) == "1999 or later"
+
+
+def _with_only_off(searcher: Searcher, *names: str):  # noqa: ANN202
+    config = searcher.config
+    from dataclasses import replace
+
+    return replace(config, declines=config.declines.switched(off=names))
+
+
+def test_the_person_check_has_its_own_switch(searcher: Searcher) -> None:
+    question = "What was the name of the Home Secretary who renamed CJIP?"
+    result = searcher.ask(question)
+    assert not result.answered and result.rule == "no_person"
+    original = searcher.config
+    try:
+        searcher.set_config(_with_only_off(searcher, "no_number"))  # the number switch leaves it alone
+        assert searcher.ask(question).rule == "no_person"
+        searcher.set_config(_with_only_off(searcher, "no_person"))
+        assert searcher.ask(question).rule != "no_person"
+    finally:
+        searcher.set_config(original)
+
+
+def test_the_class_label_check_has_its_own_switch(searcher: Searcher) -> None:
+    question = "Is cannabis a class B or class C drug?"
+    assert searcher.ask(question).rule == "other_label"
+    original = searcher.config
+    try:
+        searcher.set_config(_with_only_off(searcher, "unmentioned"))
+        assert searcher.ask(question).rule == "other_label"
+    finally:
+        searcher.set_config(original)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("what are the problems with DTTOs", "39"),
+        ("what is the recomendation", "A"),
+        ("metamphetamine in london", "15"),
+    ],
+)
+def test_general_words_and_misspellings_do_not_decline(
+    searcher: Searcher, question: str, expected: str
+) -> None:
+    result = searcher.ask(question)
+    assert result.answered, result.reason
+    assert expected in [hit.passage.id for hit in result.hits]
+
+
+def test_misspellings_are_corrected_against_the_reports_words(searcher: Searcher) -> None:
+    query = searcher.analyse("what is the recomendation about metamphetamine")
+    assert query.corrections == {"recomendation": "recommendation", "metamphetamine": "methamphetamine"}
+    assert query.question == "what is the recomendation about metamphetamine"  # as asked
+    assert searcher.analyse("prescription drugs").corrections == {}  # an English word is left alone
+
+
+def test_three_outcomes(searcher: Searcher) -> None:
+    high = searcher.ask("How many cannabis factories were found in London?")
+    assert high.answered and high.confidence == "high" and not high.reason
+    declined = searcher.ask("Who won the football world cup in 1966?")
+    assert not declined.answered and declined.confidence == "" and declined.reason
+
+
+def test_a_yes_no_question_about_what_the_passage_never_says_is_only_the_closest(searcher: Searcher) -> None:
+    result = searcher.ask("Is cannabis legal?")
+    assert result.answered and result.confidence == "low" and "'legal'" in result.reason

@@ -1,0 +1,38 @@
+"""Ranking: dense and keyword scores blended per passage, fused, and reranked by token matches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qa.ranking import Ranker, RankingConfig
+from qa.search import Searcher
+
+
+def test_passage_scores_blend_best_unit_and_whole_passage(searcher: Searcher) -> None:
+    ranker = searcher.ranker
+    scores = np.zeros(len(ranker.unit_passage), dtype=np.float32)
+    whole = int(np.flatnonzero(ranker.is_whole)[0])
+    part = int(np.flatnonzero((ranker.unit_passage == ranker.unit_passage[whole]) & ~ranker.is_whole)[0])
+    scores[whole], scores[part] = 0.2, 1.0
+    blended = ranker.passage_scores(scores, best_weight=0.4)
+    assert blended[ranker.unit_passage[whole]] == np.float32(0.4 * 1.0 + 0.6 * 0.2)
+
+
+def test_fused_ranking_is_best_first_and_covers_every_passage(searcher: Searcher) -> None:
+    query = searcher.analyse("cannabis factories in London")
+    encoded = searcher.encode([query.dense_text])
+    ranking = searcher.rank(query, encoded)
+    scores = [score for _, score in ranking.ranked]
+    assert len(ranking.ranked) == len(searcher.corpus.passages)
+    assert scores[:10] == sorted(scores[:10], reverse=True)
+    assert searcher.corpus.passages[ranking.ranked[0][0]].id == "16"
+
+
+def test_rerank_off_keeps_the_fused_order(searcher: Searcher) -> None:
+    ranker: Ranker = searcher.ranker
+    query = searcher.analyse("cannabis factories in London")
+    encoded = searcher.encode([query.dense_text])
+    dense, keyword = ranker.unit_scores(encoded.vectors[0], query.tokens)
+    config = RankingConfig(rerank_weight=0.0)
+    fused = ranker.fuse(dense, keyword, config)
+    assert ranker.rerank(fused, encoded.tokens[0], config) == fused

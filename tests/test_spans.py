@@ -1,0 +1,45 @@
+"""Answer spans: the sentence of each cited passage that holds the kind of answer asked for."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.kinds import holds_kind
+from qa.search import Searcher
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "holds"),
+    [
+        ("The grant to the MPS was £6.1 million this financial year.", "money", True),
+        ("The Central Drug Trafficking Database has been financed by Home Office funding.", "money", False),
+        ("This will run out in July 2006.", "date", True),
+        ("after Recommendation 61 of the Inquiry", "number", False),
+        ("seventy-two (72) officers", "number", True),
+        ("said Assistant Commissioner Ghaffur", "person", True),
+        ("anything at all", "", True),
+    ],
+)
+def test_what_kind_of_answer_a_text_holds(text: str, kind: str, holds: bool) -> None:
+    assert holds_kind(text, kind) is holds
+
+
+def test_amount_question_gets_the_sentence_with_the_amount(searcher: Searcher) -> None:
+    result = searcher.ask("How much was the Home Office grant?")
+    assert result.answered and result.answer is not None
+    assert "£" in result.answer.span.text, result.answer.span.text
+
+
+def test_every_cited_passage_gets_a_sentence_of_the_kind_asked_for(searcher: Searcher) -> None:
+    result = searcher.ask("When will the CDTB run out of funding?", k=3)
+    by_id = {hit.passage.id: hit.span.text for hit in result.hits}
+    assert "D1" in by_id and "July 2006" in by_id["D1"], by_id
+    for hit in result.hits:
+        if holds_kind(hit.passage.text, "date"):
+            assert holds_kind(hit.span.text, "date"), (hit.passage.id, hit.span.text)
+
+
+def test_span_without_a_kind_is_the_best_matching_sentence(searcher: Searcher) -> None:
+    hit = searcher.ask("How many cannabis factories were found in London?").answer
+    assert hit is not None and "300 of the factories" in hit.span.text
+    assert hit.passage.text[hit.span.start : hit.span.end] == hit.span.text
