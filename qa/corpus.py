@@ -118,7 +118,9 @@ def seed_files(seeds_dir: Path) -> list[Path]:
 
 
 _REF_PREFIX = re.compile(
-    r"^(?:¶\s*|§\s*|paragraphs?\.?\s*|paras?\.?\s*|par\.?\s*|p\.?\s*|no\.?\s*)", re.IGNORECASE
+    # A lower-case 'p' only: 'p16' is paragraph 16, while 'P16' is paragraph 16 of a section P.
+    r"^(?:¶\s*|§\s*|paragraphs?\.?\s*|paras?\.?\s*|par\.?\s*|(?-i:p)\.?\s*|no\.?\s*)",
+    re.IGNORECASE,
 )
 _NAMED_REF = re.compile(r"^(table|chart)\s*[-_ ]?\s*(\d+)$", re.IGNORECASE)
 _SECTION_REF = re.compile(r"^(?:section\s+)?([a-z])$", re.IGNORECASE)

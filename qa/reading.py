@@ -424,7 +424,7 @@ class _Reader:
         self.in_table = False
         self.table_index = 0
         self.table_lines = 0  # lines read under the open table's caption
-        self.abbreviation_lines: list[str] = []
+        self.abbreviation_lines: list[tuple[int, str]] = []  # (line index, text)
         self.after_footer = False
         body = lines[start:]
         nonblank = [i for i, line in enumerate(body) if line]
@@ -509,7 +509,7 @@ class _Reader:
             self._start_section(index)
             return
         if self.builder.open_kind == "abbreviations" and not self._leaves_abbreviations(index):
-            self.abbreviation_lines.append(line)
+            self.abbreviation_lines.append((index, line))
             self.builder.add_line(line)
             return
         if self.in_table and not self._ends_table(index):
@@ -653,12 +653,10 @@ class _Reader:
     def _pair_abbreviations(self) -> list[Abbreviation]:
         lines = self.abbreviation_lines
         pairs: list[Abbreviation] = []
-        for index in range(0, len(lines) - 1, 2):
-            term, expansion = lines[index], lines[index + 1]
+        for position in range(0, len(lines) - 1, 2):
+            (index, term), (_, expansion) = lines[position], lines[position + 1]
             if not _is_abbreviation_term(term):
-                self.report.warnings.append(
-                    ParseWarning(0, term, "list of abbreviations out of step (the rest is kept as text)")
-                )
+                self.warn(index, "list of abbreviations out of step (the rest is kept as text)")
                 break
             pairs.append(Abbreviation(term, expansion))
         return pairs
