@@ -172,7 +172,7 @@ def load_report(path: Path) -> Report:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise NotAReport(f"{path.name} is not UTF-8 text") from error
+        raise NotAReport(f"{path.name}: not UTF-8 text") from error
     try:
         return parse_report(text, slug=path.stem)
     except NotAReport as error:
@@ -186,8 +186,10 @@ def load_reports(paths: Iterable[Path]) -> tuple[list[Report], list[tuple[Path, 
     for path in paths:
         try:
             reports.append(load_report(path))
-        except (NotAReport, OSError) as error:
-            skipped.append((path, str(error)))
+        except NotAReport as error:
+            skipped.append((path, str(error).removeprefix(f"{path.name}: ")))
+        except OSError as error:
+            skipped.append((path, error.strerror or str(error)))
     return reports, skipped
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -12,7 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qa.cli import _print_reading
+from qa.cli import main as cli_main
+from qa.config import load_settings
 from qa.corpus import (
+    Corpus,
     NotAReport,
     Report,
     ReportFormatError,
@@ -578,3 +585,56 @@ def test_any_text_is_a_report_or_not_a_report(text: str) -> None:
 @given(st.lists(_LINE, max_size=60), st.sampled_from(["\n", "\n\n", "\r\n"]))
 def test_any_mix_of_real_report_lines_is_a_report_or_not_a_report(lines: list[str], newline: str) -> None:
     _parses_or_is_not_a_report(newline.join(lines))
+
+
+# ---------------------------------------------------------------------------
+# What users see: `qa inspect`, `qa build`'s reading report, and a seeds folder with a bad file.
+
+
+def _seeds_with_a_bad_file(tmp_path: Path) -> Path:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(REPORT_FILE, seeds / REPORT_FILE.name)
+    shutil.copy(REPORTS / EXPECTED[4].file, seeds / "dup-letter.txt")
+    (seeds / "broken.txt").write_bytes(b"\xff\xfe\x00binary")
+    return seeds
+
+
+def test_build_prints_warnings_and_skipped_files_and_goes_on(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    seeds = _seeds_with_a_bad_file(tmp_path)
+    _print_reading(load_settings().with_overrides(seeds_dir=seeds))
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "warning: dup-letter.txt:44: section letter D used twice (its passages take the next free id): "
+        "'D. Background papers'",
+        "skipped: broken.txt: binary data (NUL bytes), not a report page",
+    ]
+    corpus = Corpus.from_seeds(seeds)
+    assert [r.slug for r in corpus.reports] == ["dup-letter", REPORT_FILE.stem]
+
+
+def test_inspect_prints_how_a_report_was_read_without_the_model(tmp_path: Path) -> None:
+    path = REPORTS / EXPECTED[4].file
+    script = (
+        "import sys; from qa.cli import main; code = main(['inspect', '--json', sys.argv[1]]);"
+        "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules; sys.exit(code)"
+    )
+    command = [sys.executable, "-c", script, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    shown = json.loads(done.stdout)
+    assert [p["id"] for p in shown["passages"]] == EXPECTED[4].ids
+    assert shown["date"] == "2003-12-09" and shown["number"] == "12"
+    assert shown["sections"][4] == {"letter": "D", "title": "Background papers"}
+    assert shown["warnings"][0]["line"] == 44
+    assert shown["passages"][2]["start"].startswith("Standing Order 6.1")
+
+
+def test_inspect_text_and_not_a_report(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert cli_main(["inspect", str(REPORT_FILE)]) == 0
+    out = capsys.readouterr().out
+    assert "  D1            paragraph     The Central Drug Trafficking Database" in out
+    assert "warnings (0):" in out and "  F. Contact details" in out
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert cli_main(["inspect", str(empty)]) == 1
+    assert capsys.readouterr().err.strip() == "not a report: empty.txt: the report text is empty"
