@@ -26,20 +26,24 @@ _SECTION_RE = re.compile(r"^([A-Z])\.\s+(\S.*)$")
 _QUESTION_RE = re.compile(r"^Q(\d+)\.\s+\S")
 _NUMBERED_RE = re.compile(r"^(\d{1,3})\.\s+(\S.*)$")
 _DECIMAL_RE = re.compile(r"^(\d{1,3}\.\d{1,3})\.?\s+(\S.*)$")
-_BULLET_RE = re.compile(r"^[•\-*·–]\s*(\S.*)$")
+_BULLET_RE = re.compile(r"^[•\-*·–▪◦‣○●]\s*(\S.*)$")
 _TABLE_RE = re.compile(r"^Table\s+(\d+)\s*:", re.IGNORECASE)
 _CHART_RE = re.compile(r"^Chart\s+(\d+)\s*:", re.IGNORECASE)
-_META_RE = re.compile(r"^(Report|Meeting|Date|By)\s*:\s*(.*\S)\s*$", re.IGNORECASE)
+_META_RE = re.compile(r"^(Report|Meeting(?: date)?|Date|By)\s*:\s*(.*\S)\s*$", re.IGNORECASE)
+# Another "Key: value" line inside the header block ("Agenda item: 5"): read past, with a warning.
+_OTHER_FIELD_RE = re.compile(r"^[A-Z][\w ]{0,24}:\s*\S")
 _BARE_REPORT_RE = re.compile(r"^Report\s+(\S+(?:\s+\S+){0,5})$", re.IGNORECASE)
 _DESCRIPTION_RE = re.compile(
-    r"^(?:This\s+)?Report\s+(\S+)\s+(?:of|for)\s+the\s+(.+?)\s+meeting\s+of\s+the\s+(.+)$", re.IGNORECASE
+    r"^(?:This\s+)?Report\s+(.{1,40}?)\s+(?:of|for)\s+the\s+(.+?)\s+meeting\s+of\s+the\s+(.+)$", re.IGNORECASE
 )
 _WARNING_RE = re.compile(r"^Warning\s*:", re.IGNORECASE)
 _SEE_ALSO_RE = re.compile(r"^See the .* website for further information\.?$", re.IGNORECASE)
 _AUTHOR_RE = re.compile(r"^Report authors?(?:\(s\))?\s*:\s*(\S.*)$", re.IGNORECASE)
 _AUTHOR_SENTENCE_RE = re.compile(r"^The author of (?:the|this) report is (.+?)\.?$", re.IGNORECASE)
 _DATE_RE = re.compile(
-    r"\b\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b"
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{2,4}\b"  # 8 December 2005, 19 Apr 01
+    r"|\b[A-Za-z]{3,9}\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{4}\b"  # December 8, 2005
+    r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"  # 2005-12-08, 8/12/2005, 8.12.05
 )
 _QUOTE_OPENERS = ("“", '"', "‘", "'")
 _HEADING_MAX_WORDS = 30
@@ -226,7 +230,7 @@ def _is_section_line(line: str) -> bool:
     return (
         title[:1].isupper()
         and len(title.split()) <= _SECTION_TITLE_MAX_WORDS
-        and not title.endswith((".", ",", ";", ":"))
+        and not title.endswith((".", ",", ";"))
     )
 
 
@@ -270,11 +274,16 @@ def _read_header(lines: list[str], report: Report) -> int:
 def _read_meta_block(lines: list[str], start: int, report: Report) -> int:
     index, last = start, start
     while index < len(lines):
-        if lines[index]:
-            meta = _meta(lines[index], first=index == start)
-            if meta is None:
+        line = lines[index]
+        if line:
+            meta = _meta(line, first=index == start)
+            if meta is not None:
+                _set_meta(report, *meta, line_number=index + 1)
+            elif index == last + 1 and _OTHER_FIELD_RE.match(line) and not _is_section_line(line):
+                why = "header field not understood (not in any passage)"
+                report.warnings.append(ParseWarning(index + 1, line, why))
+            else:
                 break
-            _set_meta(report, *meta, line_number=index + 1)
             last = index
         index += 1
     return last + 1
@@ -289,6 +298,8 @@ def _set_meta(report: Report, key: str, value: str, line_number: int) -> None:
         report.date = parse_date(value)
         if report.date is None:
             report.warnings.append(ParseWarning(line_number, value, "date not understood"))
+    elif key == "meeting date":
+        report.meeting_date = parse_date(value) or report.meeting_date
     else:
         report.meeting = value
         report.meeting_date = parse_date(value) or report.meeting_date
@@ -423,6 +434,7 @@ class _Reader:
         self.section = _SectionState()
         self.letters_seen: set[str] = set()
         self.highest = 0  # the highest paragraph number so far (its whole part)
+        self.open_number: int | None = None  # the number of the last paragraph opened, if a whole number
         self.in_table = False
         self.table_index = 0
         self.table_lines = 0  # lines read under the open table's caption
@@ -445,17 +457,25 @@ class _Reader:
         return self.raw[index][:1].isspace()
 
     def _paragraph_number(self, index: int) -> tuple[str, str] | None:
-        """(number, text) when the line opens a paragraph; indented or lower-case items are list items."""
+        """(number, text) when the line opens a paragraph; indented or lower-case items are list items.
+
+        A lower-case item still opens a paragraph when it is the next number after the open one
+        ("4. the ..." after paragraph 3): "1. members note ..." under a lead-in is a list.
+        """
         if self._indented(index):
             return None
         line = self.lines[index]
         match = _NUMBERED_RE.match(line)
-        if match and not match.group(2)[:1].islower():
+        if match and (not match.group(2)[:1].islower() or self._continues_numbering(match.group(1))):
             return match.group(1), match.group(2)
         decimal = _DECIMAL_RE.match(line)
         if decimal and (decimal.group(2)[:1].isupper() or decimal.group(2).startswith(_QUOTE_OPENERS)):
             return decimal.group(1), decimal.group(2)
         return None
+
+    def _continues_numbering(self, number: str) -> bool:
+        follows = self.open_number is not None and int(plain_number(number)) == self.open_number + 1
+        return follows and self.builder.open_kind == "paragraph"
 
     def _is_bullet(self, index: int) -> bool:
         line = self.lines[index]
@@ -547,7 +567,7 @@ class _Reader:
         if letter in self.letters_seen:
             self.warn(index, f"section letter {letter} used twice (its passages take the next free id)")
         self.letters_seen.add(letter)
-        self.report.sections.append(Section(letter=letter, title=title))
+        self.report.sections.append(Section(letter=letter, title=title.removesuffix(":").strip()))
         self.builder.close()
         self.in_table = False
         self.section = _SectionState(letter=letter, line=self.lines[index])
@@ -561,6 +581,7 @@ class _Reader:
             self.section.numbered = True
             self.section.prefix = self.section.letter if whole <= self.highest else ""
         self.highest = max(self.highest, whole)
+        self.open_number = whole if "." not in number else None
         wanted = f"{self.section.prefix}{number}"
         pid = self.ids.take(wanted)
         if pid != wanted:

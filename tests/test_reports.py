@@ -638,3 +638,19 @@ def test_inspect_text_and_not_a_report(tmp_path: Path, capsys) -> None:  # noqa:
     empty.write_text("")
     assert cli_main(["inspect", str(empty)]) == 1
     assert capsys.readouterr().err.strip() == "not a report: empty.txt: the report text is empty"
+
+
+def test_header_and_body_variants_of_the_family() -> None:
+    """A made-up page mixing variants the samples do not show: '5 (AGM)', 'Meeting date:', other fields."""
+    text = (Path(__file__).parent / "data" / "variants-synthetic.txt.in").read_text(encoding="utf-8")
+    report = parse_report(text, slug="variants")
+    assert (report.title, report.number, report.committee) == ("Annual business", "5 (AGM)", "Full Authority")
+    assert (report.date, report.meeting_date) == (date(2005, 5, 3), date(2005, 5, 12))
+    assert [w.why for w in report.warnings] == ["header field not understood (not in any passage)"]
+    assert [s.title for s in report.sections][:2] == ["Recommendations", "Supporting Information"]
+    passages = {p.id: p for p in report.passages}
+    assert list(passages) == ["summary", "A", "1", "2", "3", "C", "D1", "D2"]
+    assert passages["A"].text == "That members\n• agree the business; and\n• note the report."
+    assert passages["2"].text == "the meeting also elects the chair."  # lower case, but the next number
+    assert passages["3"].heading == "Election arrangements"
+    assert passages["D1"].heading == "Appendix 1"  # numbering restarts under D: cited D1, D2
