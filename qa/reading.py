@@ -46,6 +46,7 @@ _DATE_RE = re.compile(
     r"|\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"  # 2005-12-08, 8/12/2005, 8.12.05
 )
 _QUOTE_OPENERS = ("“", '"', "‘", "'")
+_LIST_ITEM_RE = re.compile(r"^(?:\(?(?:[a-z]|[ivx]{1,5}|\d{1,2})\)\s|[a-z])")
 _HEADING_MAX_WORDS = 30
 _SECTION_TITLE_MAX_WORDS = 8
 _NAME_JOINERS = {"and", "&", "of", "the", "for", "on", "in"}
@@ -399,6 +400,11 @@ class _Builder:
         self._lines.append(line)
 
     @property
+    def has_lead_in(self) -> bool:
+        """Does a line of the open passage end with ':' (so the lines after it are its list)?"""
+        return any(line.endswith(":") for line in self._lines)
+
+    @property
     def open_kind(self) -> str | None:
         return self._open["kind"] if self._open else None
 
@@ -419,7 +425,7 @@ class _SectionState:
     letter: str = ""
     line: str = "Summary"
     numbered: bool = False  # has the section had a numbered paragraph yet?
-    prefix: str = ""  # the letter, when its numbering restarted (the seed's D1-D4)
+    prefix: str = ""  # the letter, when its numbering started again (D1, D2, ...)
 
 
 class _Reader:
@@ -511,7 +517,7 @@ class _Reader:
             if self.after_footer:
                 if line in FURNITURE:
                     continue
-                self.warn(index, "text after the page footer (kept in the last passage)")
+                self.warn(index, "text after the page footer (read as report text)")
             if not body_started and line.lower() == "summary":
                 body_started = True
                 continue  # the Summary heading: what follows is the summary passage
@@ -590,13 +596,19 @@ class _Reader:
 
     def _unnumbered(self, index: int) -> None:
         """Unnumbered text: continues the passage it follows, or opens the section's own passage."""
-        if self.builder.open_kind is not None and (
-            self.builder.open_kind == "section" or not self._starts_block(index) or self._indented(index)
-        ):
-            self.builder.add_line(self.lines[index])
-            return
-        self._open_unnumbered()
+        if not self._continues_open(index):
+            self._open_unnumbered()
         self.builder.add_line(self.lines[index])
+
+    def _continues_open(self, index: int) -> bool:
+        kind = self.builder.open_kind
+        if kind is None or kind == "chart":
+            return False
+        if kind == "section" or not self._starts_block(index) or self._indented(index):
+            return True
+        # After a paragraph: its list ("... as follows:" then lines, or "(a) ...", "b) ...", "i) ...").
+        listed = self.builder.has_lead_in or bool(_LIST_ITEM_RE.match(self.lines[index]))
+        return kind == "paragraph" and listed
 
     def _open_unnumbered(self) -> None:
         base = self.section.letter or "summary"

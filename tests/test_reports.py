@@ -654,3 +654,14 @@ def test_header_and_body_variants_of_the_family() -> None:
     assert passages["2"].text == "the meeting also elects the chair."  # lower case, but the next number
     assert passages["3"].heading == "Election arrangements"
     assert passages["D1"].heading == "Appendix 1"  # numbering restarts under D: cited D1, D2
+
+
+def test_a_paragraphs_list_stays_in_it_and_other_text_gets_its_own_passage() -> None:
+    text = (Path(__file__).parent / "data" / "lists-synthetic.txt.in").read_text(encoding="utf-8")
+    passages = {p.id: p.text for p in parse_report(text, slug="lists").passages}
+    assert passages == {
+        "1": "The Committee is asked to consider:\na) the first thing;\nb) the second thing.",
+        "2": "Members attending were:\nJohn Smith\nJane Doe\nVenues were agreed.",
+        "3": "The last paragraph.\n(i) with a roman item",
+        "A": "An unrelated closing remark.",
+    }
