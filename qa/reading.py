@@ -496,6 +496,7 @@ class _Reader:
             and following is not None
             and self._paragraph_number(following) is not None
             and not line.endswith(":")
+            and not _LIST_ITEM_RE.match(line)  # "b) the last item." ends a list, it heads nothing
             and len(line.split()) <= _HEADING_MAX_WORDS
         )
 

@@ -658,10 +658,13 @@ def test_header_and_body_variants_of_the_family() -> None:
 
 def test_a_paragraphs_list_stays_in_it_and_other_text_gets_its_own_passage() -> None:
     text = (Path(__file__).parent / "data" / "lists-synthetic.txt.in").read_text(encoding="utf-8")
-    passages = {p.id: p.text for p in parse_report(text, slug="lists").passages}
+    report = parse_report(text, slug="lists")
+    passages = {p.id: p.text for p in report.passages}
     assert passages == {
         "1": "The Committee is asked to consider:\na) the first thing;\nb) the second thing.",
-        "2": "Members attending were:\nJohn Smith\nJane Doe\nVenues were agreed.",
+        "2": "Members attending were:\nJohn Smith\nJane Doe",
         "3": "The last paragraph.\n(i) with a roman item",
         "A": "An unrelated closing remark.",
     }
+    # A line on its own just above a numbered paragraph is that paragraph's sub-heading.
+    assert next(p for p in report.passages if p.id == "3").heading == "Venues were agreed."
