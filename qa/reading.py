@@ -48,6 +48,7 @@ _DATE_RE = re.compile(
 _QUOTE_OPENERS = ("“", '"', "‘", "'")
 _LIST_ITEM_RE = re.compile(r"^(?:\(?(?:[a-z]|[ivx]{1,5}|\d{1,2})\)\s|[a-z])")
 _HEADING_MAX_WORDS = 30
+_UNFINISHED = {"that", "to", "and", "or", "of", "the", "a", "an"}  # a line ending so goes on below
 _SECTION_TITLE_MAX_WORDS = 8
 _NAME_JOINERS = {"and", "&", "of", "the", "for", "on", "in"}
 
@@ -217,6 +218,7 @@ def parse_report(text: str, slug: str) -> Report:
     lines = [normalise_space(line) for line in raw_lines]
     body_start = _read_header(lines, report)
     _Reader(report, raw_lines, lines, body_start).read()
+    report.warnings.sort(key=lambda warning: warning.line)
     if not report.passages:
         raise NotAReport("no report text after the header")
     return report
@@ -380,20 +382,33 @@ class _Ids:
         return pid.lower() in self._used
 
 
+@dataclass
+class _Draft:
+    """A passage before its id is final: paragraph ids depend on the report's whole numbering."""
+
+    wanted: str  # the id it asks for: "C", "table-1", or a paragraph's printed number
+    kind: str
+    section: str
+    heading: str
+    line: int = 0  # index of its first line, for warnings
+    letter: str = ""  # its lettered section
+    sequence: int | None = None  # for paragraphs: which run of numbering it belongs to
+    text: str = ""
+
+
 class _Builder:
     """Accumulates lines into passages while the parser walks the report."""
 
-    def __init__(self, slug: str) -> None:
-        self.slug = slug
-        self.passages: list[Passage] = []
+    def __init__(self) -> None:
+        self.drafts: list[_Draft] = []
         self.section = ""
         self.heading = ""
-        self._open: dict[str, str] | None = None
+        self._open: _Draft | None = None
         self._lines: list[str] = []
 
-    def start(self, pid: str, kind: str, first_line: str | None = None) -> None:
+    def start(self, wanted: str, kind: str, first_line: str | None = None, **where: object) -> None:
         self.close()
-        self._open = {"id": pid, "kind": kind, "section": self.section, "heading": self.heading}
+        self._open = _Draft(wanted=wanted, kind=kind, section=self.section, heading=self.heading, **where)
         self._lines = [first_line] if first_line else []
 
     def add_line(self, line: str) -> None:
@@ -406,14 +421,14 @@ class _Builder:
 
     @property
     def open_kind(self) -> str | None:
-        return self._open["kind"] if self._open else None
+        return self._open.kind if self._open else None
 
     def close(self) -> None:
         if self._open is None:
             return
-        text = "\n".join(line for line in self._lines if line)
-        if text:
-            self.passages.append(Passage(doc=self.slug, text=text, **self._open))
+        self._open.text = "\n".join(line for line in self._lines if line)
+        if self._open.text:
+            self.drafts.append(self._open)
         self._open = None
         self._lines = []
 
@@ -424,8 +439,7 @@ class _SectionState:
 
     letter: str = ""
     line: str = "Summary"
-    numbered: bool = False  # has the section had a numbered paragraph yet?
-    prefix: str = ""  # the letter, when its numbering started again (D1, D2, ...)
+    sequence: int | None = None  # the run of numbering its paragraphs belong to, once it has one
 
 
 class _Reader:
@@ -434,12 +448,13 @@ class _Reader:
     def __init__(self, report: Report, raw: list[str], lines: list[str], start: int) -> None:
         self.report = report
         self.raw, self.lines, self.start = raw, lines, start
-        self.builder = _Builder(report.slug)
+        self.builder = _Builder()
         self.builder.section = "Summary"
-        self.ids = _Ids()
         self.section = _SectionState()
         self.letters_seen: set[str] = set()
-        self.highest = 0  # the highest paragraph number so far (its whole part)
+        # Runs of numbering: a section whose first number is not above the run's highest starts a new run.
+        self.sequence = -1
+        self.highest = 0  # the highest paragraph number (its whole part) of the current run
         self.open_number: int | None = None  # the number of the last paragraph opened, if a whole number
         self.in_table = False
         self.table_index = 0
@@ -496,6 +511,7 @@ class _Reader:
             and following is not None
             and self._paragraph_number(following) is not None
             and not line.endswith(":")
+            and line.split()[-1].lower() not in _UNFINISHED  # "That" opens a list, it heads nothing
             and not _LIST_ITEM_RE.match(line)  # "b) the last item." ends a list, it heads nothing
             and len(line.split()) <= _HEADING_MAX_WORDS
         )
@@ -583,17 +599,14 @@ class _Reader:
     def _start_paragraph(self, index: int, number: str, text: str) -> None:
         number = printed_number(number)
         whole = int(number.split(".")[0])
-        if not self.section.numbered:
-            # Numbering that starts again inside a later section is cited with the section's letter.
-            self.section.numbered = True
-            self.section.prefix = self.section.letter if whole <= self.highest else ""
+        if self.section.sequence is None:
+            if self.sequence < 0 or whole <= self.highest:
+                self.sequence, self.highest = self.sequence + 1, 0
+            self.section.sequence = self.sequence
         self.highest = max(self.highest, whole)
         self.open_number = whole if "." not in number else None
-        wanted = f"{self.section.prefix}{number}"
-        pid = self.ids.take(wanted)
-        if pid != wanted:
-            self.warn(index, f"paragraph number {wanted} used twice: cited as {pid}")
-        self.builder.start(pid, "paragraph", text)
+        where = {"line": index, "letter": self.section.letter, "sequence": self.section.sequence}
+        self.builder.start(number, "paragraph", text, **where)
 
     def _unnumbered(self, index: int) -> None:
         """Unnumbered text: continues the passage it follows, or opens the section's own passage."""
@@ -613,7 +626,7 @@ class _Reader:
 
     def _open_unnumbered(self) -> None:
         base = self.section.letter or "summary"
-        self.builder.start(self.ids.take(base), "section")
+        self.builder.start(base, "section")
 
     def _add_to_open(self, index: int, text: str) -> None:
         if self.builder.open_kind is None or self.builder.open_kind in {"chart", "table"}:
@@ -627,21 +640,21 @@ class _Reader:
             return False
         table = _TABLE_RE.match(line)
         if table:
-            self.builder.start(self.ids.take(f"table-{plain_number(table.group(1))}"), "table", line)
+            self.builder.start(f"table-{plain_number(table.group(1))}", "table", line)
             self.in_table, self.table_index, self.table_lines = True, self.table_index + 1, 0
             return True
         chart = _CHART_RE.match(line)
         if chart:
             # A chart caption sits where the page put it; its sub-heading is not its topic.
             heading, self.builder.heading = self.builder.heading, ""
-            self.builder.start(self.ids.take(f"chart-{plain_number(chart.group(1))}"), "chart", line)
+            self.builder.start(f"chart-{plain_number(chart.group(1))}", "chart", line)
             self.builder.close()
             self.builder.heading = heading
             return True
         if line.lower() == "list of abbreviations":
             # The glossary covers the whole report, not the question it happens to follow.
             self.builder.section, self.builder.heading = self.section.line, line
-            self.builder.start(self.ids.take("abbreviations"), "abbreviations")
+            self.builder.start("abbreviations", "abbreviations")
             return True
         return False
 
@@ -683,8 +696,41 @@ class _Reader:
 
     def _finish(self) -> None:
         self.builder.close()
-        self.report.passages = self.builder.passages
+        self.report.passages = self._passages(self.builder.drafts)
         self.report.abbreviations = self._pair_abbreviations()
+
+    def _passages(self, drafts: list[_Draft]) -> list[Passage]:
+        """Final ids, in page order: the longest run of numbering keeps the printed numbers.
+
+        Every other run (numbering that starts again in another section, such as a short
+        numbered list of recommendations before the main paragraphs, or 1-4 again under a
+        later section) is cited with its section's letter: D1, D2.
+        """
+        runs: dict[int, int] = {}
+        for draft in drafts:
+            if draft.sequence is not None:
+                runs[draft.sequence] = runs.get(draft.sequence, 0) + 1
+        main = max(sorted(runs), key=lambda run: runs[run], default=None)
+        ids = _Ids()
+        passages: list[Passage] = []
+        for draft in drafts:
+            wanted = draft.wanted
+            if draft.sequence is not None and draft.sequence != main:
+                wanted = f"{draft.letter}{wanted}"
+            pid = ids.take(wanted)
+            if pid != wanted and draft.kind == "paragraph":
+                self.warn(draft.line, f"paragraph number {wanted} used twice: cited as {pid}")
+            passages.append(
+                Passage(
+                    id=pid,
+                    doc=self.report.slug,
+                    kind=draft.kind,
+                    section=draft.section,
+                    heading=draft.heading,
+                    text=draft.text,
+                )
+            )
+        return passages
 
     def _pair_abbreviations(self) -> list[Abbreviation]:
         lines = self.abbreviation_lines

@@ -473,6 +473,14 @@ def test_numbering_that_restarts_in_a_duplicate_section_stays_unique() -> None:
     assert both.warnings[-1].why == "paragraph number D1 used twice: cited as D1-2"
 
 
+def test_the_longest_run_of_numbering_keeps_the_printed_numbers() -> None:
+    text = (REPORTS / EXPECTED[5].file).read_text(encoding="utf-8")
+    text = text.replace("  1. the membership", "1. The membership").replace("  2. the sub", "2. The sub")
+    report = parse_report(text, slug="x")
+    assert [p.id for p in report.passages] == ["summary", "A", "A1", "A2", "1", "2", "3", "C", "D", "E", "F"]
+    assert report.warnings == []
+
+
 # ---------------------------------------------------------------------------
 # No word of a report's body is lost.
 
