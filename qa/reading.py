@@ -31,7 +31,7 @@ _TABLE_RE = re.compile(r"^Table\s+(\d+)\s*:", re.IGNORECASE)
 _CHART_RE = re.compile(r"^Chart\s+(\d+)\s*:", re.IGNORECASE)
 _META_RE = re.compile(r"^(Report|Meeting(?: date)?|Date|By)\s*:\s*(.*\S)\s*$", re.IGNORECASE)
 # Another "Key: value" line inside the header block ("Agenda item: 5"): read past, with a warning.
-_OTHER_FIELD_RE = re.compile(r"^[A-Z][\w ]{0,24}:\s*\S")
+_OTHER_FIELD_RE = re.compile(r"^[A-Z]\w*(?: \w+){0,2}:\s*\S.{0,60}$")  # a short key and value
 _BARE_REPORT_RE = re.compile(r"^Report\s+(\S+(?:\s+\S+){0,5})$", re.IGNORECASE)
 _DESCRIPTION_RE = re.compile(
     r"^(?:This\s+)?Report\s+(.{1,40}?)\s+(?:of|for)\s+the\s+(.+?)\s+meeting\s+of\s+the\s+(.+)$", re.IGNORECASE
@@ -337,15 +337,20 @@ def _read_description(line: str, report: Report) -> None:
 def _committee_name(text: str) -> str:
     """The capitalised name that opens `text`: 'Co-ordination and Policing Committee and sets out' -> ..."""
     words: list[str] = []
-    for word in text.split():
+    given = text.split()
+    for position, word in enumerate(given):
         bare = word.strip(",;")
-        if not bare or not (bare[0].isupper() or bare.lower() in _NAME_JOINERS):
+        # A lower-case first word belongs to the name when a capitalised one follows ("full Authority").
+        leading = position == 0 and len(given) > 1 and given[1][:1].isupper()
+        if not bare or not (bare[0].isupper() or bare.lower() in _NAME_JOINERS or leading):
             break
         words.append(word)
         if word.endswith(";"):
             break
     while words and words[-1].strip(",;").lower() in _NAME_JOINERS:
         words.pop()
+    while words and words[0].lower() in _NAME_JOINERS:
+        words.pop(0)
     return " ".join(words).strip(",; ")
 
 

@@ -481,6 +481,19 @@ def test_the_longest_run_of_numbering_keeps_the_printed_numbers() -> None:
     assert report.warnings == []
 
 
+@pytest.mark.parametrize(
+    ("description", "committee"),
+    [
+        ("Report 4 of the 1 May 2001 meeting of the full Authority and sets out the budget.", "full Authority"),
+        ("Report 4 of the 1 May 2001 meeting of the the Finance Committee, seeking approval.", "Finance Committee"),
+        ("Report 3b-AGM of the 1 May 2001 meeting of the MPA Committee informing members.", "MPA Committee"),
+    ],
+)
+def test_committee_names_from_description_lines(description: str, committee: str) -> None:
+    report = parse_report(f"{description}\n\nTitle\n\nReport: 4\nDate: 1 May 2001\n\nText.\n", slug="x")
+    assert (report.committee, report.meeting_date, report.title) == (committee, date(2001, 5, 1), "Title")
+
+
 # ---------------------------------------------------------------------------
 # No word of a report's body is lost.
 
