@@ -484,8 +484,8 @@ def test_the_longest_run_of_numbering_keeps_the_printed_numbers() -> None:
 @pytest.mark.parametrize(
     ("description", "committee"),
     [
-        ("Report 4 of the 1 May 2001 meeting of the full Authority and sets out the budget.", "full Authority"),
-        ("Report 4 of the 1 May 2001 meeting of the the Finance Committee, seeking approval.", "Finance Committee"),
+        ("Report 4 of the 1 May 2001 meeting of the full Authority and sets out a plan.", "full Authority"),
+        ("Report 4 of the 1 May 01 meeting of the the Finance Committee, seeking it.", "Finance Committee"),
         ("Report 3b-AGM of the 1 May 2001 meeting of the MPA Committee informing members.", "MPA Committee"),
     ],
 )
