@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -233,7 +234,10 @@ class Corpus:
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path) -> Corpus:
+        """Every report in the folder; files that are not reports are skipped (logged), not fatal."""
         reports, skipped = load_reports(seed_files(seeds_dir))
+        for path, reason in skipped:
+            logging.getLogger(__name__).warning("skipped %s: %s", path.name, reason)
         if not reports:
             reasons = "; ".join(reason for _, reason in skipped)
             raise NotAReport(f"no report could be read in {seeds_dir}: {reasons}")
