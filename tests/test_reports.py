@@ -689,3 +689,18 @@ def test_a_paragraphs_list_stays_in_it_and_other_text_gets_its_own_passage() -> 
     }
     # A line on its own just above a numbered paragraph is that paragraph's sub-heading.
     assert next(p for p in report.passages if p.id == "3").heading == "Venues were agreed."
+
+
+def test_a_page_without_header_fields_or_with_text_after_the_footer_is_still_read() -> None:
+    bare = "You are in:\n\nSome intro text.\n\nA. Recommendation\n\nThat it be noted.\n\nB. Papers\n\n1. First.\n"
+    report = parse_report(bare, slug="bare")
+    assert [(p.id, p.text) for p in report.passages] == [
+        ("summary", "Some intro text."),
+        ("A", "That it be noted."),
+        ("1", "First."),
+    ]
+    assert [(w.line, w.why) for w in report.warnings] == [(1, "no Report:/Date: header lines")]
+    footer = "\nSend an e-mail linking to this page\n\nFeedback\n\nStray words.\n"
+    tail = parse_report(bare + footer, slug="tail")
+    assert tail.passages[-1].text == "Stray words."
+    assert [w.why for w in tail.warnings][-1] == "text after the page footer (read as report text)"
