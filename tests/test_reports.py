@@ -693,7 +693,8 @@ def test_a_paragraphs_list_stays_in_it_and_other_text_gets_its_own_passage() -> 
 
 def test_a_page_without_header_fields_or_with_text_after_the_footer_is_still_read() -> None:
     bare = (
-        "You are in:\n\nSome intro text.\n\nA. Recommendation\n\nThat it be noted.\n\nB. Papers\n\n1. First.\n"
+        "You are in:\n\nSome intro text.\n\nA. Recommendation\n\nThat it be noted.\n\nB. Papers\n\n"
+        "1. First.\n"
     )
     report = parse_report(bare, slug="bare")
     assert [(p.id, p.text) for p in report.passages] == [
