@@ -86,7 +86,12 @@ def default_report(request: Request, corpus: Corpus, doc: str | None) -> Report:
     return report
 
 
-@router.get("/api/passages", response_model=PassageList, responses=ERRORS, tags=["passages"])
+@router.get(
+    "/api/passages",
+    response_model=PassageList,
+    responses={404: {"model": ErrorOut, "description": "No report has that doc"}, **ERRORS},
+    tags=["passages"],
+)
 def list_passages(request: Request, doc: str | None = Query(None, max_length=200)) -> PassageList:
     """Every passage of a report in document order (the default report unless ?doc= names one)."""
     corpus = ready_service(request).corpus

@@ -45,6 +45,7 @@ def _searcher(settings: Settings, progress: bool = False, force: bool = False, q
 def cmd_build(args: argparse.Namespace) -> int:
     settings = _settings(args)
     started = time.perf_counter()
+    _print_reading(settings)
     searcher = _searcher(settings, progress=True, force=args.force, quiet=not args.verbose)
     manifest = searcher.index.manifest
     print(
@@ -52,6 +53,78 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"{manifest['units']} units, in {settings.index_dir} ({time.perf_counter() - started:.1f}s)"
     )
     return 0
+
+
+def _print_reading(settings: Settings) -> None:
+    """Each report's parser warnings and each skipped file, named by file and line; the build goes on."""
+    from qa.corpus import load_reports, seed_files
+
+    reports, skipped = load_reports(seed_files(settings.seeds_dir))
+    for report in reports:
+        for warning in report.warnings:
+            print(f"warning: {report.slug}.txt:{warning.line}: {warning.why}: {warning.text[:80]!r}")
+    for path, reason in skipped:
+        print(f"skipped: {path.name}: {reason}")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """How one report file was read: metadata, sections, passages and warnings (no model loaded)."""
+    from qa.reading import NotAReport, load_report
+
+    path = Path(args.file)
+    try:
+        report = load_report(path)
+    except (NotAReport, OSError) as error:
+        if args.json:
+            print(json.dumps({"file": str(path), "not_a_report": str(error)}, indent=2))
+        else:
+            print(f"not a report: {error}", file=sys.stderr)
+        return 1
+    summary = _inspection(path, report)
+    print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else _format_inspection(summary))
+    return 0
+
+
+def _inspection(path: Path, report) -> dict:  # noqa: ANN001 - a qa.reading.Report
+    def iso(day) -> str | None:  # noqa: ANN001
+        return day.isoformat() if day else None
+
+    return {
+        "file": str(path),
+        "slug": report.slug,
+        "title": report.title,
+        "number": report.number,
+        "date": iso(report.date),
+        "by": report.by,
+        "committee": report.committee,
+        "meeting_date": iso(report.meeting_date),
+        "author": report.author,
+        "sections": [{"letter": s.letter, "title": s.title} for s in report.sections],
+        "passages": [
+            {
+                "id": p.id,
+                "kind": p.kind,
+                "section": p.section,
+                "heading": p.heading,
+                "start": " ".join(p.text.split()[:10]),
+                "chars": len(p.text),
+            }
+            for p in report.passages
+        ],
+        "warnings": [{"line": w.line, "text": w.text, "why": w.why} for w in report.warnings],
+    }
+
+
+def _format_inspection(summary: dict) -> str:
+    fields = ["title", "number", "date", "by", "committee", "meeting_date", "author"]
+    lines = [f"{summary['file']}"] + [f"  {name:<13}{summary[name] or '-'}" for name in fields]
+    lines.append(f"sections ({len(summary['sections'])}):")
+    lines += [f"  {s['letter']}. {s['title']}" for s in summary["sections"]]
+    lines.append(f"passages ({len(summary['passages'])}):")
+    lines += [f"  {p['id']:<14}{p['kind']:<14}{p['start'][:70]}" for p in summary["passages"]]
+    lines.append(f"warnings ({len(summary['warnings'])}):")
+    lines += [f"  line {w['line']}: {w['why']}: {w['text'][:70]!r}" for w in summary["warnings"]]
+    return "\n".join(lines)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -379,6 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build the index (reuses a valid one unless --force)")
     build.add_argument("--force", action="store_true", help="rebuild even if the saved index is valid")
     build.set_defaults(func=cmd_build)
+
+    inspect = commands.add_parser("inspect", help="show how one report file is read (no model needed)")
+    inspect.add_argument("file", help="a report text file")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(func=cmd_inspect)
 
     ask = commands.add_parser("ask", help="ask the report a question (through the server when one is up)")
     ask.add_argument("question")

@@ -4,350 +4,34 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-PASSAGE_KINDS = ("paragraph", "table", "chart", "abbreviations", "section")
-
-FURNITURE = {
-    "You are in:",
-    "Contents",
-    "Send an e-mail linking to this page",
-    "Feedback",
-}
-
-_SECTION_RE = re.compile(r"^([A-Z])\.\s+(\S.*)$")
-_QUESTION_RE = re.compile(r"^Q(\d+)\.\s+\S")
-_NUMBERED_RE = re.compile(r"^(\d{1,3})\.\s+(\S.*)$")
-_BULLET_RE = re.compile(r"^[•\-*·–]\s*(\S.*)$")
-_TABLE_RE = re.compile(r"^Table\s+(\d+)\s*:", re.IGNORECASE)
-_CHART_RE = re.compile(r"^Chart\s+(\d+)\s*:", re.IGNORECASE)
-_META_RE = re.compile(r"^(Report|Date|By)\s*:\s*(.+)$")
-_QUOTE_OPENERS = ("“", '"', "‘", "'")
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One citable unit of a report: its id is what readers cite."""
-
-    id: str
-    doc: str
-    kind: str
-    section: str
-    heading: str
-    text: str
-
-    @property
-    def label(self) -> str:
-        return passage_label(self.id)
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """One row of a report table, cells kept exactly as printed (an empty cell is '')."""
-
-    cells: tuple[str, ...]
-    line: str
-
-
-@dataclass(frozen=True)
-class Abbreviation:
-    """A term from the report's list of abbreviations and its expansion."""
-
-    term: str
-    expansion: str
-
-
-@dataclass
-class Report:
-    """A parsed report: metadata plus its passages in document order."""
-
-    slug: str
-    title: str
-    number: int | None
-    date: date | None
-    committee: str
-    author: str
-    by: str
-    passages: list[Passage] = field(default_factory=list)
-    table_header: tuple[str, ...] = ()
-    table_rows: list[TableRow] = field(default_factory=list)
-    abbreviations: list[Abbreviation] = field(default_factory=list)
-
-
-class ReportFormatError(ValueError):
-    """The text does not look like a report this parser understands."""
-
-
-def normalise_space(text: str) -> str:
-    """Collapse runs of whitespace (including no-break spaces) to one space."""
-    return re.sub(r"\s+", " ", text.replace("\u00a0", " ")).strip()
-
-
-def plain_number(digits: str) -> str:
-    """Decimal digits of any script as ASCII without leading zeros: '007' and '٧' -> '7'."""
-    ascii_digits = "".join(str(unicodedata.decimal(char)) for char in digits)
-    return ascii_digits.lstrip("0") or "0"
-
-
-def passage_label(passage_id: str) -> str:
-    """How a citation is shown to a reader: ¶16, D4, Table 1, Chart 2, Summary."""
-    if passage_id.isdigit():
-        return f"¶{passage_id}"
-    if passage_id.startswith("table-"):
-        return f"Table {passage_id.split('-', 1)[1]}"
-    if passage_id.startswith("chart-"):
-        return f"Chart {passage_id.split('-', 1)[1]}"
-    if passage_id in {"summary", "abbreviations"}:
-        return passage_id.capitalize()
-    return passage_id
-
-
-class _Builder:
-    """Accumulates lines into passages while the parser walks the report."""
-
-    def __init__(self, slug: str) -> None:
-        self.slug = slug
-        self.passages: list[Passage] = []
-        self.section = ""
-        self.heading = ""
-        self._open: dict[str, str] | None = None
-        self._lines: list[str] = []
-
-    def start(self, pid: str, kind: str, first_line: str | None = None) -> None:
-        self.close()
-        self._open = {"id": pid, "kind": kind, "section": self.section, "heading": self.heading}
-        self._lines = [first_line] if first_line else []
-
-    def add_line(self, line: str) -> None:
-        if self._open is None:
-            raise ReportFormatError(f"text outside any passage: {line[:60]!r}")
-        self._lines.append(line)
-
-    @property
-    def is_open(self) -> bool:
-        return self._open is not None
-
-    @property
-    def open_kind(self) -> str | None:
-        return self._open["kind"] if self._open else None
-
-    def close(self) -> None:
-        if self._open is None:
-            return
-        text = "\n".join(line for line in self._lines if line)
-        if text:
-            ids = {p.id for p in self.passages}
-            if self._open["id"] in ids:
-                raise ReportFormatError(f"duplicate passage id {self._open['id']!r}")
-            self.passages.append(Passage(doc=self.slug, text=text, **self._open))
-        self._open = None
-        self._lines = []
-
-
-def _parse_date(value: str) -> date | None:
-    for fmt in ("%d %B %Y", "%d %b %Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
-    return None
-
-
-def _split_table_row(line: str, columns: int) -> TableRow:
-    """Split 'Barking & Dagenham 2 2' into name and cells; irregular rows keep their words."""
-    raw = line.replace("\u00a0", " ").rstrip()
-    match = re.match(r"^(.*?[A-Za-z&)])\s+(\d+)(?:\s+(\d+))?\s*$", raw)
-    if match and columns == 3:
-        return TableRow((match.group(1), match.group(2), match.group(3) or ""), normalise_space(raw))
-    # Free-text cells such as "3 extensions 3 existing closure orders": split before each number.
-    name_match = re.match(r"^(.*?[A-Za-z&)])\s+(\d.*)$", raw)
-    if not name_match:
-        return TableRow((normalise_space(raw),), normalise_space(raw))
-    rest = re.split(r"\s+(?=\d)", name_match.group(2).strip())
-    cells = (name_match.group(1), *(normalise_space(cell) for cell in rest))
-    return TableRow(cells, normalise_space(raw))
-
-
-def _split_table_header(line: str) -> tuple[str, ...]:
-    known = re.match(r"^(Boroughs?)\s+(.+?\?\S*)\s+(.+)$", line)
-    if known:
-        return tuple(normalise_space(part) for part in known.groups())
-    return (normalise_space(line),)
-
-
-def _is_abbreviation_term(line: str) -> bool:
-    return bool(re.fullmatch(r"[A-Z][A-Za-z0-9&\-]{1,9}", line))
-
-
-def parse_report(text: str, slug: str) -> Report:
-    """Parse a report's plain text into metadata and passages in document order."""
-    if not text.strip():
-        raise ReportFormatError("the report text is empty")
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    report = Report(slug=slug, title="", number=None, date=None, committee="", author="", by="")
-    builder = _Builder(slug)
-    letter = ""  # current lettered section, e.g. "B"
-    in_table = False
-    abbreviation_lines: list[str] = []
-    previous_nonblank = ""
-
-    for raw in lines:
-        line = normalise_space(raw)
-        if not line:
-            if in_table and report.table_rows:
-                in_table = False
-                builder.close()
-            continue
-        if line in FURNITURE:
-            continue
-        is_bullet = raw[:1].isspace() and _BULLET_RE.match(line) is not None
-
-        meta = _META_RE.match(line) if not letter else None
-        if meta:
-            key, value = meta.group(1), meta.group(2).strip()
-            if key == "Report":
-                report.number = int(plain_number(value)) if value.isdecimal() and len(value) < 7 else None
-                report.title = report.title or previous_nonblank
-            elif key == "Date":
-                report.date = _parse_date(value)
-            else:
-                report.by = value
-            previous_nonblank = line
-            continue
-
-        if line == "Summary" and not letter:
-            letter = "summary"
-            builder.section = "Summary"
-            builder.heading = ""
-            builder.start("summary", "section")
-            continue
-
-        section = _SECTION_RE.match(line)
-        if section and not is_bullet and not _NUMBERED_RE.match(line):
-            letter = section.group(1)
-            in_table = False
-            builder.close()
-            builder.section, builder.heading = line, ""
-            if letter not in {"B", "D"}:
-                builder.start(letter, "section")
-            continue
-
-        if not letter:
-            _read_preamble(report, line)
-            previous_nonblank = line
-            continue
-
-        if letter == "F" and line == "Supporting material":
-            builder.add_line(line)
-            continue
-
-        if in_table:
-            if not report.table_header:
-                report.table_header = _split_table_header(line)
-            else:
-                report.table_rows.append(_split_table_row(raw, len(report.table_header)))
-            builder.add_line(line)
-            continue
-
-        if letter == "B":
-            _read_body_line(builder, line, is_bullet, abbreviation_lines)
-            in_table = builder.open_kind == "table"
-            continue
-        if letter == "D":
-            numbered = _NUMBERED_RE.match(line)
-            if numbered:
-                number = plain_number(numbered.group(1))
-                builder.start(f"D{number}", "paragraph", line[numbered.end(1) + 1 :].strip())
-            else:
-                builder.add_line(_bullet_text(line) if is_bullet else line)
-            continue
-        builder.add_line(line if not is_bullet else _bullet_text(line))
-        if letter == "F" and line.startswith("Report author:"):
-            report.author = line.split(":", 1)[1].strip()
-
-    builder.close()
-    report.passages = builder.passages
-    report.abbreviations = _pair_abbreviations(abbreviation_lines)
-    if not report.passages:
-        raise ReportFormatError("no passages found: is this a report text?")
-    return report
-
-
-def _bullet_text(line: str) -> str:
-    match = _BULLET_RE.match(line)
-    return f"• {match.group(1)}" if match else line
-
-
-def _read_preamble(report: Report, line: str) -> None:
-    committee = re.search(r"meeting of the (.+?) (?:and provides|Committee)", line)
-    if committee and not report.committee:
-        name = committee.group(1)
-        report.committee = name if name.endswith("Committee") else f"{name} Committee"
-
-
-def _read_body_line(
-    builder: _Builder,
-    line: str,
-    is_bullet: bool,
-    abbreviation_lines: list[str],
-) -> None:
-    """Section B: numbered paragraphs, headings, bullets, quotes, the table, charts, abbreviations."""
-    if builder.open_kind == "abbreviations":
-        abbreviation_lines.append(line)
-        builder.add_line(line)
-        return
-    numbered = _NUMBERED_RE.match(line)
-    if numbered and not is_bullet:
-        builder.start(plain_number(numbered.group(1)), "paragraph", numbered.group(2))
-        return
-    if is_bullet:
-        builder.add_line(_bullet_text(line))
-        return
-    table = _TABLE_RE.match(line)
-    if table:
-        builder.start(f"table-{plain_number(table.group(1))}", "table", line)
-        return
-    chart = _CHART_RE.match(line)
-    if chart:
-        # A chart caption sits where the page put it; its sub-heading is not its topic.
-        heading, builder.heading = builder.heading, ""
-        builder.start(f"chart-{plain_number(chart.group(1))}", "chart", line)
-        builder.close()
-        builder.heading = heading
-        return
-    if line.lower() == "list of abbreviations":
-        # The glossary covers the whole report, not the question it happens to follow.
-        builder.section, builder.heading = "B. Supporting information", line
-        builder.start("abbreviations", "abbreviations")
-        return
-    if line.startswith(_QUOTE_OPENERS) and builder.open_kind == "paragraph":
-        builder.add_line(line)
-        return
-    # Anything else in section B is a heading: a question (Q1…Q7) opens a new section.
-    builder.close()
-    if _QUESTION_RE.match(line):
-        builder.section, builder.heading = line, ""
-    else:
-        builder.heading = line
-
-
-def _pair_abbreviations(lines: list[str]) -> list[Abbreviation]:
-    pairs: list[Abbreviation] = []
-    index = 0
-    while index + 1 < len(lines):
-        term, expansion = lines[index], lines[index + 1]
-        if not _is_abbreviation_term(term):
-            raise ReportFormatError(f"abbreviation list out of step at {term!r}")
-        pairs.append(Abbreviation(term, expansion))
-        index += 2
-    return pairs
-
+# The parser lives in qa/reading.py; its names are re-exported here for existing callers.
+from qa.reading import (  # noqa: F401
+    FURNITURE,
+    PASSAGE_KINDS,
+    Abbreviation,
+    NotAReport,
+    ParseWarning,
+    Passage,
+    Report,
+    ReportFormatError,
+    Section,
+    load_report,
+    load_reports,
+    normalise_space,
+    parse_date,
+    parse_report,
+    passage_label,
+    plain_number,
+    printed_number,
+)
 
 # ---------------------------------------------------------------------------
 # Sentences: the units an answer is chosen from, with character offsets.
@@ -434,39 +118,40 @@ def seed_files(seeds_dir: Path) -> list[Path]:
     return files
 
 
-def load_report(path: Path) -> Report:
-    """Read and parse one report file; its slug is the file name without extension."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ReportFormatError(f"{path.name} is not UTF-8 text") from error
-    try:
-        return parse_report(text, slug=path.stem)
-    except ReportFormatError as error:
-        raise ReportFormatError(f"{path.name}: {error}") from error
-
-
 _REF_PREFIX = re.compile(
-    r"^(?:¶\s*|§\s*|paragraphs?\.?\s*|paras?\.?\s*|par\.?\s*|p\.?\s*|no\.?\s*)", re.IGNORECASE
-)
-_FINANCIAL_REF = re.compile(
-    r"^(?:d|financial(?:\s+implications?)?)(?:\s*[.\-]?\s*(?:para(?:graph)?\s*)?)(\d+)$",
+    # A lower-case 'p' only: 'p16' is paragraph 16, while 'P16' is paragraph 16 of a section P.
+    r"^(?:¶\s*|§\s*|paragraphs?\.?\s*|paras?\.?\s*|par\.?\s*|(?-i:p)\.?\s*|no\.?\s*)",
     re.IGNORECASE,
 )
 _NAMED_REF = re.compile(r"^(table|chart)\s*[-_ ]?\s*(\d+)$", re.IGNORECASE)
-_SECTION_REF = re.compile(r"^(?:section\s+)?([a-f])$", re.IGNORECASE)
+_SECTION_REF = re.compile(r"^(?:section\s+)?([a-z])$", re.IGNORECASE)
+# 'D4', 'D 4', 'd.4', 'D para 4', 'section D 4', 'B1.2': a section letter and a printed number.
+_LETTER_REF = re.compile(
+    r"^(?:section\s+)?([a-z])\s*\.?\s*(?:para(?:graph)?s?\.?\s*)?(\d+(?:\.\d+)*)$", re.IGNORECASE
+)
+_DECIMAL_REF = re.compile(r"^\d+(?:\.\d+)+$")
+# 'financial implications 4', 'section background papers': a section's title, maybe a number.
+_TITLE_REF = re.compile(
+    r"^(?:section\s+)?(.*?[^\W\d_].*?)(?:\s*[.\-]?\s*(?:para(?:graph)?s?\.?\s*)?(\d+(?:\.\d+)*))?$"
+)
 
 
-def canonical_id(ref: str) -> str:
-    """Normalise how people write a citation: '¶16', 'para 16', 'D 4', 'Table 1' -> '16', 'D4', 'table-1'."""
+def canonical_id(ref: str, sections: Iterable[Section] = ()) -> str:
+    """Normalise how people write a citation: '¶16', 'para 16', 'D 4', 'Table 1' -> '16', 'D4', 'table-1'.
+
+    With a report's `sections`, a section named by its title resolves to its letter:
+    'financial implications 4' -> 'D4' in a report whose section D is "Financial implications".
+    """
     ref = unicodedata.normalize("NFKC", ref).strip().strip(".,;:!?").strip()
     ref = re.sub(r"\s+", " ", ref)
     stripped = _REF_PREFIX.sub("", ref, count=1).strip()
     if stripped.isdecimal():
         return plain_number(stripped)
-    financial = _FINANCIAL_REF.match(ref)
-    if financial:
-        return f"D{plain_number(financial.group(1))}"
+    if _DECIMAL_REF.match(stripped):
+        return printed_number(stripped)
+    lettered = _LETTER_REF.match(ref)
+    if lettered:
+        return f"{lettered.group(1).upper()}{printed_number(lettered.group(2))}"
     named = _NAMED_REF.match(ref)
     if named:
         return f"{named.group(1).lower()}-{plain_number(named.group(2))}"
@@ -476,7 +161,20 @@ def canonical_id(ref: str) -> str:
     lowered = ref.lower()
     if lowered in {"summary", "abbreviations", "list of abbreviations", "glossary"}:
         return "abbreviations" if "abbrev" in lowered or lowered == "glossary" else "summary"
-    return ref
+    return _section_title_ref(ref, sections) or ref
+
+
+def _section_title_ref(ref: str, sections: Iterable[Section]) -> str | None:
+    """'financial implications 4' -> 'D4' when one of `sections` is titled that way (or starts so)."""
+    match = _TITLE_REF.match(ref)
+    if not match:
+        return None
+    title, number = match.group(1).lower().strip(" .-"), match.group(2)
+    for section in sections:
+        printed = normalise_space(section.title).lower()
+        if title == printed or (len(title) >= 4 and printed.startswith(f"{title}")):
+            return f"{section.letter}{printed_number(number)}" if number else section.letter
+    return None
 
 
 _LONG_THEN_SHORT = re.compile(r"((?:[A-Z][\w'\-]*\s+(?:and\s+|of\s+|&\s+)?){1,8})\((\w[\w\-]*)\)")
@@ -561,7 +259,14 @@ class Corpus:
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path) -> Corpus:
-        return cls([load_report(path) for path in seed_files(seeds_dir)])
+        """Every report in the folder; files that are not reports are skipped (logged), not fatal."""
+        reports, skipped = load_reports(seed_files(seeds_dir))
+        for path, reason in skipped:
+            logging.getLogger(__name__).warning("skipped %s: %s", path.name, reason)
+        if not reports:
+            reasons = "; ".join(reason for _, reason in skipped)
+            raise NotAReport(f"no report could be read in {seeds_dir}: {reasons}")
+        return cls(reports)
 
     @property
     def docs(self) -> list[str]:
@@ -599,9 +304,17 @@ class Corpus:
 
         Without `doc`, an id that only one report has resolves; one that several have raises
         AmbiguousId naming them."""
-        key = canonical_id(ref).lower()
+        if doc is None and len(self.reports) == 1:
+            doc = self.reports[0].slug
         if doc is not None:
-            return self.get(doc, key)
+            report = self._reports.get(doc)
+            if report is None:
+                return None
+            # 'P16' is paragraph 16 of a section P where the report has one, else paragraph 16.
+            sections = report.sections
+            candidates = (canonical_id(ref, sections=sections), canonical_id(ref.lower(), sections=sections))
+            return next(filter(None, (self.get(doc, c) for c in candidates)), None)
+        key = canonical_id(ref).lower()
         docs = self._docs_with_id.get(key, [])
         if len(docs) > 1:
             raise AmbiguousId(ref, docs)

@@ -14,6 +14,7 @@ import numpy as np
 from qa.corpus import Corpus, Passage, Report
 from qa.kinds import counted_words
 from qa.query import QueryAnalyzer, labels_in
+from qa.tables import read_table
 from qa.text import normalise, tokenize, years_in
 
 FEATURES_FILE = "features.json"
@@ -73,9 +74,9 @@ def home_place(report: Report) -> str:
 
 def table_places(report: Report) -> list[str]:
     """Row names of a report's tables that read as one name of letters ('Barnet', not '2005')."""
-    return [
-        row.cells[0] for row in report.table_rows if row.cells and re.fullmatch(r"[A-Za-z ]+", row.cells[0])
-    ]
+    tables = [read_table(passage) for passage in report.passages if passage.kind == "table"]
+    names = [row.name for table in tables if table is not None for row in table.rows]
+    return [name for name in names if re.fullmatch(r"[A-Za-z ]+", name)]
 
 
 def compute_features(corpus: Corpus, encoder: TokenEncoder) -> CorpusFeatures:

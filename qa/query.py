@@ -284,15 +284,13 @@ _ABOUT_THE_REPORT = re.compile(
 
 # How readers name a passage inside a question; each pattern yields a citation id.
 _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bfinancial implications?\s*(?:para(?:graph)?\s*)?(\d)\b", re.I), "D{}"),
-    (re.compile(r"\bpara(?:graph)?\s*(\d)\s+(?:of|in)\s+(?:the\s+)?financial implications\b", re.I), "D{}"),
     (re.compile(r"(?:¶|§)\s*(\d{1,3})\b"), "{}"),
     (re.compile(r"\bpara(?:graph)?s?\.?\s*(?:no\.?\s*)?(\d{1,3})\b", re.I), "{}"),
     (re.compile(r"\b(?:table|chart)\s*[-_ ]?\s*\d\b", re.I), "{0}"),
     (re.compile(r"\b(first|second|third)\s+(table|chart)\b", re.I), "ordinal"),
     (_ABOUT_THE_REPORT, "summary"),
-    (re.compile(r"\bsection\s+([A-F])\b(?!\s*\d)"), "{}"),
-    (re.compile(r"^\s*([A-F]|D\d|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
+    (re.compile(r"\bsection\s+([A-Z])\b(?!\s*\d)"), "{}"),
+    (re.compile(r"^\s*([A-Z]|[A-Z]\d{1,3}|summary|abbreviations)\s*[?.!]?\s*$", re.I), "{}"),
     (re.compile(r"^\s*(\d{1,3})\s*[?.!]?\s*$"), "{}"),
 ]
 
@@ -301,6 +299,27 @@ SPELLING_MIN_LENGTH = 6  # shorter words are too often other words one letter aw
 SPELLING_MIN_RATIO = (
     88  # rapidfuzz ratio: 'recomendation' 96, 'methamfetamine' 90, 'description'/'prescription' 87
 )
+
+
+def _section_titles(corpus: Corpus) -> tuple[dict[str, list[tuple[str, str]]], re.Pattern[str] | None]:
+    """Each lettered section title the reports print ('financial implications') -> (doc, letter),
+    and one pattern that finds a title with a paragraph number in a question."""
+    by_title: dict[str, list[tuple[str, str]]] = {}
+    for report in corpus.reports:
+        for section in report.sections:
+            title = " ".join(section.title.lower().rstrip(":.").split())
+            if len(title) >= 4:
+                by_title.setdefault(title, []).append((report.slug, section.letter))
+    if not by_title:
+        return by_title, None
+    titles = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(by_title, key=len, reverse=True))
+    para = r"(?:para(?:graph)?\.?\s*)?"
+    pattern = re.compile(
+        rf"\b(?P<title_after>{titles})\s*{para}(?P<after>\d{{1,3}})\b"
+        rf"|\bpara(?:graph)?\.?\s*(?P<before>\d{{1,3}})\s+(?:of|in)\s+(?:the\s+)?(?P<title_before>{titles})\b",
+        re.I,
+    )
+    return by_title, pattern
 
 
 class QueryAnalyzer:
@@ -327,6 +346,7 @@ class QueryAnalyzer:
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
         self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH)
+        self._sections_by_title, self._section_titles = _section_titles(corpus)
 
     def correct_spelling(self, question: str) -> tuple[str, dict[str, str]]:
         """The question with misspellings of the report's own words corrected ('metamphetamine' ->
@@ -347,6 +367,12 @@ class QueryAnalyzer:
         return pattern.sub(lambda found: corrections[found.group(1)], question), corrections
 
     def cited_passage(self, question: str) -> Passage | None:
+        """The passage a question names ('paragraph 38', 'financial implications 4', 'table 1').
+        An id several reports have gives the first report's passage; a scoped search maps it to
+        its own report's passage with that id."""
+        in_section = self._section_citation(question)
+        if in_section is not None:
+            return in_section
         for pattern, template in _CITATION_PATTERNS:
             match = pattern.search(question)
             if match:
@@ -354,9 +380,29 @@ class QueryAnalyzer:
                     ref = f"{match.group(2)}-{_ORDINALS[match.group(1).lower()]}"
                 else:
                     ref = template.format(match.group(match.lastindex or 0))
-                passage = self.corpus.resolve(canonical_id(ref))
+                passage = self._first_with(canonical_id(ref))
                 if passage is not None:
                     return passage
+        return None
+
+    def _first_with(self, ref: str) -> Passage | None:
+        docs = self.corpus.docs_with(ref)
+        return self.corpus.get(docs[0], ref) if docs else None
+
+    def _section_citation(self, question: str) -> Passage | None:
+        """'financial implications 4', 'paragraph 2 of the legal implications': a numbered paragraph
+        of a lettered section named by its title, as the reports print them."""
+        if self._section_titles is None:
+            return None
+        match = self._section_titles.search(question)
+        if match is None:
+            return None
+        number = match.group("after") or match.group("before")
+        title = (match.group("title_after") or match.group("title_before")).lower()
+        for doc, letter in self._sections_by_title.get(" ".join(title.split()), []):
+            passage = self.corpus.get(doc, f"{letter}{number}")
+            if passage is not None:
+                return passage
         return None
 
     def expand(self, question: str) -> list[str]:

@@ -55,12 +55,24 @@ def test_api_fuzz(api_schema: schemathesis.BaseSchema, mode: GenerationMode, dat
 
 
 def _expected_for_valid(case: schemathesis.Case, response: schemathesis.Response) -> int:
+    path = unquote(urlsplit(str(response.request.url)).path)
+    query = case.query or {}
+    if "doc" in query and query["doc"] is not None and CORPUS.report(query["doc"]) is None:
+        return 404
     if case.path == "/api/ask":
+        docs = case.body.get("docs")
+        if docs is not None and any(CORPUS.report(doc) is None for doc in docs):
+            return 422
         return 200 if len(clean_question(case.body["question"])) <= MAX_QUESTION_CHARS else 422
     if case.path == "/api/passages/{ref}":
         # The id as the server decodes it from the URL that was sent ('%C2%B9' is '¹', which is 1).
-        ref = unquote(urlsplit(str(response.request.url)).path.removeprefix("/api/passages/"))
-        return 200 if CORPUS.resolve(ref[:100]) else 404
+        ref = path.removeprefix("/api/passages/")
+        return 200 if CORPUS.resolve(ref[:100], doc=query.get("doc")) else 404
+    if case.path == "/api/reports/{doc}":
+        return 200 if CORPUS.report(path.removeprefix("/api/reports/")) else 404
+    if case.path == "/api/reports/{doc}/passages/{ref}":
+        doc, _, ref = path.removeprefix("/api/reports/").partition("/passages/")
+        return 200 if CORPUS.report(doc) and CORPUS.resolve(ref[:100], doc=doc) else 404
     return 200
 
 
