@@ -34,7 +34,7 @@ run: build
 LIBRARY ?= library
 run-library: install
 	mkdir -p $(LIBRARY)
-	cp seeds/*.txt tests/data/reports/*.txt tests/data/reports/partial/*.txt $(LIBRARY)/
+	cp seeds/*.txt seeds/DEFAULT tests/data/reports/*.txt tests/data/reports/partial/*.txt $(LIBRARY)/
 	QA_SEEDS_DIR=$(LIBRARY) QA_INDEX_DIR=index/library $(VENV)/bin/qa build
 	QA_SEEDS_DIR=$(LIBRARY) QA_INDEX_DIR=index/library $(VENV)/bin/qa serve
 

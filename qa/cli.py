@@ -297,7 +297,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     files = [Path(f) for f in args.files] or DEFAULT_EVAL_FILES
     try:
-        question_sets = [(path, load_questions(path)) for path in files]
+        question_sets = [(path, load_questions(path, default_doc=args.doc)) for path in files]
     except (OSError, QuestionFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -474,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-q", "--quiet", action="store_true", help="do not list the misses")
     evaluate.add_argument(
         "--scoped", action="store_true", help="ask each question with a doc of that report alone (docs=[doc])"
+    )
+    evaluate.add_argument(
+        "--doc", help="the report of questions that name none (a one-report set asked across a library)"
     )
     evaluate.set_defaults(func=cmd_eval)
 

@@ -207,6 +207,17 @@ def _trailing_capitalised(words: list[str], letters: int) -> str:
     return " ".join(chosen)
 
 
+DEFAULT_FILE = "DEFAULT"  # in a seeds folder: the doc of the library's default report, one line
+
+
+def default_in(seeds_dir: Path) -> str:
+    """The doc a seeds folder's DEFAULT file names, or '' when it has none."""
+    try:
+        return (seeds_dir / DEFAULT_FILE).read_text(encoding="utf-8").strip()[:200]
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 class AmbiguousId(LookupError):
     """A citation id that several reports of the library have: the caller must name the report."""
 
@@ -219,10 +230,11 @@ class AmbiguousId(LookupError):
 class Corpus:
     """All passages of all reports in document order; every passage is addressed by (doc, id)."""
 
-    def __init__(self, reports: list[Report]) -> None:
+    def __init__(self, reports: list[Report], default: str = "") -> None:
         if not reports:
             raise ValueError("a corpus needs at least one report")
         self.reports = reports
+        self._default = default
         self._reports: dict[str, Report] = {}
         for report in reports:
             if report.slug in self._reports:
@@ -258,15 +270,16 @@ class Corpus:
         return table
 
     @classmethod
-    def from_seeds(cls, seeds_dir: Path) -> Corpus:
-        """Every report in the folder; files that are not reports are skipped (logged), not fatal."""
+    def from_seeds(cls, seeds_dir: Path, default: str = "") -> Corpus:
+        """Every report in the folder; files that are not reports are skipped (logged), not fatal.
+        The default report is `default`, else the doc named in the folder's DEFAULT file."""
         reports, skipped = load_reports(seed_files(seeds_dir))
         for path, reason in skipped:
             logging.getLogger(__name__).warning("skipped %s: %s", path.name, reason)
         if not reports:
             reasons = "; ".join(reason for _, reason in skipped)
             raise NotAReport(f"no report could be read in {seeds_dir}: {reasons}")
-        return cls(reports)
+        return cls(reports, default=default or default_in(seeds_dir))
 
     @property
     def docs(self) -> list[str]:
@@ -278,8 +291,12 @@ class Corpus:
         return [f"{p.doc}/{p.id}" for p in self.passages]
 
     def default_doc(self, preferred: str = "") -> str:
-        """The report bare routes mean and the chat preselects: `preferred` if loaded, else the first."""
-        return preferred if preferred in self._reports else self.reports[0].slug
+        """The report bare routes mean, the chat preselects and 'this report' means across the
+        library: `preferred` if loaded, else the corpus's default, else the first report."""
+        for doc in (preferred, self._default):
+            if doc in self._reports:
+                return doc
+        return self.reports[0].slug
 
     def report(self, doc: str) -> Report | None:
         return self._reports.get(doc)

@@ -68,7 +68,8 @@ class QuestionFileError(ValueError):
     """A question file line is not valid JSON of the expected shape."""
 
 
-def load_questions(path: Path) -> list[Question]:
+def load_questions(path: Path, default_doc: str | None = None) -> list[Question]:
+    """The questions of a JSONL file; those that name no report get `default_doc`."""
     questions: list[Question] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -81,7 +82,7 @@ def load_questions(path: Path) -> list[Question]:
                     gold=list(row["gold"]),
                     abstain=bool(row["abstain"]),
                     type=row.get("type", "other"),
-                    doc=row.get("doc"),
+                    doc=row.get("doc", default_doc),
                     expect=row.get("expect"),
                 )
             )

@@ -620,7 +620,7 @@ def open_index(
     progress: bool = False,
 ) -> SearchIndex:
     """Load the saved index, or build (and save) it when missing, stale or damaged."""
-    corpus = Corpus.from_seeds(settings.seeds_dir)
+    corpus = Corpus.from_seeds(settings.seeds_dir, default=settings.default_doc)
     identity = expected_identity(settings)
     if not force:
         try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
 from qa.corpus import Corpus, Passage, canonical_id
+from qa.scoping import ReportNames, without_phrases
 from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
 from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
@@ -44,6 +45,7 @@ class Query:
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
     named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of London"]
+    named_docs: tuple[str, ...] = ()  # reports the question names ("the 22 July 2004 lease report")
 
 
 _ASKS_QUANTITY = re.compile(
@@ -347,6 +349,7 @@ class QueryAnalyzer:
         self._known_stems = set(tokenize(f"{body} {headings}"))
         self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH)
         self._sections_by_title, self._section_titles = _section_titles(corpus)
+        self.names = ReportNames(corpus)
 
     def correct_spelling(self, question: str) -> tuple[str, dict[str, str]]:
         """The question with misspellings of the report's own words corrected ('metamphetamine' ->
@@ -481,6 +484,15 @@ class QueryAnalyzer:
         return not forms or bool(forms & self._known_words or set(tokenize(word)) & self._known_stems)
 
     def analyse(self, question: str) -> Query:
+        # A question that names its report keeps the name out of what is ranked and checked: it
+        # says where to look, not what to look for ("who wrote the Holly Royde paper?").
+        mention = self.names.mention(question)
+        if mention is not None:
+            question_read = without_phrases(question, mention.phrases) or question
+            return replace(self._analyse(question_read), question=question, named_docs=mention.docs)
+        return self._analyse(question)
+
+    def _analyse(self, question: str) -> Query:
         text, corrections = self.correct_spelling(question)
         expansions = self.expand(text)
         everyday = report_terms(text)

@@ -54,7 +54,9 @@ class IndexWatcher:
         started = time.perf_counter()
         embedder = self.service.searcher.embedder
         try:
-            index = load_index(Corpus.from_seeds(self.settings.seeds_dir), self.settings)
+            index = load_index(
+                Corpus.from_seeds(self.settings.seeds_dir, self.settings.default_doc), self.settings
+            )
             verify_vectors(index, embedder)
         except (StaleIndex, OSError, ValueError) as reason:
             # Often a build still under way (seeds changed, manifest not yet): try again next time.

@@ -147,7 +147,7 @@ class Searcher:
         """Choose the route for an analysed, embedded question, within `docs` when given: the
         passage it names, an answer computed over a table, or the passages that rank first,
         answered or declined by the policy."""
-        scope = self.ranker.scope(docs)
+        scope = self.ranker.scope(_narrowed(docs, query.named_docs))
         ranking = self.rank(query, encoded, scope)
         cited = self._cited_in(query, scope)
         if cited is not None:
@@ -236,6 +236,16 @@ class Searcher:
     def _is_dictionary_word(self, word: str) -> bool:
         """An English word: one whole piece of the model's vocabulary ('prescription', not 'recomend')."""
         return len(self.embedder.word_pieces(word)) == 1
+
+
+def _narrowed(docs: Sequence[str] | None, named: tuple[str, ...]) -> Sequence[str] | None:
+    """The reports to search: those asked for, narrowed to those the question names (if any left)."""
+    if not named:
+        return docs
+    if docs is None:
+        return named
+    both = [doc for doc in docs if doc in named]
+    return both or docs
 
 
 NOTHING_CLOSE = "No passage of the report is close enough to the question."

@@ -61,7 +61,7 @@ def configure_threads(threads: int) -> None:
 def _saved_index(settings: Settings, timings: dict[str, float]) -> SearchIndex | None:
     started = time.perf_counter()
     try:
-        return load_index(Corpus.from_seeds(settings.seeds_dir), settings)
+        return load_index(Corpus.from_seeds(settings.seeds_dir, settings.default_doc), settings)
     except StaleIndex as reason:
         log.warning("saved index not usable (%s); it will be rebuilt", reason)
         return None

@@ -1,0 +1,125 @@
+"""Questions that name a report or a meeting ('in the Holly Royde paper', 'at the 29 May 2008 meeting')."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from qa.corpus import Corpus, Report
+from qa.text import MONTH_NAMES, STOPWORDS, normalise
+
+# Words every report title or committee name may use: they name no report in particular.
+_GENERIC = frozenset(
+    "report reports paper meeting mpa authority committee the a an of on and for to in".split()
+)
+TITLE_MIN_SHARE = 0.75  # a question names a title when it holds this share of the title's own words
+TITLE_MIN_WORDS = 2  # ... and at least this many of them
+
+_MONTH = "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTH_NAMES)
+_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\.?,?\s+((?:19|20)\d\d)\b", re.I)
+_MONTH_YEAR = re.compile(rf"\b({_MONTH})\.?,?\s+((?:19|20)\d\d)\b", re.I)
+
+
+_THIS_REPORT = re.compile(
+    r"\b(?:this|the)\s+(?:\w+\s+)?(?:report|document|paper)\b(?!\s+(?:on|about|from|of|by)\s+\w)", re.I
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mention:
+    """The reports a question names, and the words that named them (left out when ranking)."""
+
+    docs: tuple[str, ...]
+    phrases: tuple[str, ...]
+
+
+class ReportNames:
+    """What names each report of a library: its title's own words, its committee, its dates."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus = corpus
+        self._titles = {r.slug: _own_words(r.title) for r in corpus.reports}
+        self._committees = {r.slug: _own_words(r.committee) for r in corpus.reports}
+
+    def mention(self, question: str) -> Mention | None:
+        """The reports the question names by title, committee or date; None when it names none or
+        the library holds one report."""
+        if len(self.corpus.reports) < 2:
+            return None
+        words = set(re.findall(r"[a-z0-9]+", normalise(question)))
+        by_title = self._named(words, self._titles)
+        by_committee = self._named(words, self._committees)
+        by_date, date_phrases = self._dated(question)
+        found = [docs for docs in (by_title, by_committee, by_date) if docs]
+        if not found:
+            return self._this_report(question)
+        docs = set.intersection(*found) or (by_date or by_title or by_committee)
+        ordered = tuple(r.slug for r in self.corpus.reports if r.slug in docs)
+        phrases = [*date_phrases, *self._title_words(words, ordered)]
+        return Mention(docs=ordered, phrases=tuple(phrases))
+
+    def _this_report(self, question: str) -> Mention | None:
+        """'Who wrote this report?' names no report: across a library it means the default one."""
+        if not _THIS_REPORT.search(question):
+            return None
+        return Mention(docs=(self.corpus.default_doc(),), phrases=())
+
+    def _named(self, words: set[str], names: dict[str, frozenset[str]]) -> set[str]:
+        named = set()
+        for doc, own in names.items():
+            shared = len(own & words)
+            if shared >= TITLE_MIN_WORDS and shared >= TITLE_MIN_SHARE * len(own):
+                named.add(doc)
+        return named
+
+    def _dated(self, question: str) -> tuple[set[str], list[str]]:
+        """Reports whose date or meeting date the question gives: '22 July 2004', 'March 2003'."""
+        docs: set[str] = set()
+        phrases: list[str] = []
+        for match in _DAY_MONTH_YEAR.finditer(question):
+            try:
+                day = date(int(match.group(3)), _month(match.group(2)), int(match.group(1)))
+            except ValueError:  # '31 February 2004' names no day
+                continue
+            hits = {r.slug for r in self.corpus.reports if _on(r, lambda d, day=day: d == day)}
+            docs |= hits
+            phrases += [match.group(0)] if hits else []
+        if not docs:
+            for match in _MONTH_YEAR.finditer(question):
+                month, year = _month(match.group(1)), int(match.group(2))
+                hits = {
+                    r.slug
+                    for r in self.corpus.reports
+                    if _on(r, lambda d, year=year, month=month: (d.year, d.month) == (year, month))
+                }
+                docs |= hits
+                phrases += [match.group(0)] if hits else []
+        return docs, phrases
+
+    def _title_words(self, words: set[str], docs: tuple[str, ...]) -> list[str]:
+        """The title and committee words of the named reports that the question uses."""
+        named = set().union(*(self._titles[d] | self._committees[d] for d in docs)) if docs else set()
+        return sorted(named & words)
+
+
+def _own_words(name: str) -> frozenset[str]:
+    return frozenset(
+        w for w in re.findall(r"[a-z0-9]+", normalise(name)) if w not in _GENERIC and w not in STOPWORDS
+    )
+
+
+def _month(name: str) -> int:
+    return next(i for i, m in enumerate(MONTH_NAMES, start=1) if m.startswith(name.lower()[:3]))
+
+
+def _on(report: Report, test) -> bool:  # noqa: ANN001 - a predicate on a date
+    return any(d is not None and test(d) for d in (report.date, report.meeting_date))
+
+
+def without_phrases(question: str, phrases: tuple[str, ...]) -> str:
+    """The question without the words that named its report, so they pull no passage up."""
+    text = question
+    for phrase in sorted(phrases, key=len, reverse=True):
+        text = re.sub(rf"\b{re.escape(phrase)}\b", " ", text, flags=re.I)
+    return " ".join(text.split())
