@@ -94,19 +94,18 @@ def test_table_row_is_the_answer_for_a_borough(searcher: Searcher) -> None:
 
 
 def test_holdout_targets(searcher: Searcher) -> None:
-    """Regression floor on the untouched hold-out half (README, Retrieval quality)."""
+    """Regression floors on the untouched hold-out half (docs/quality.md), at what it measures: the
+    earlier batches plus half of blind batch 8 (paraphrases, figures, tables, near-domain)."""
     report = evaluate(searcher, load_questions(DATA_DIR / "questions.holdout.jsonl"), "holdout")
-    assert report.answerable >= 320 and report.offtopic >= 130
-    assert report.recall_at_1 >= 0.93, report.misses
-    # 0.976 before the everyday-words entries aimed at this report ('the Met' -> MPS) were removed
-    # (issue 13); 0.970 without them.
-    assert report.recall_at_3 >= 0.965, report.misses
-    assert report.mrr >= 0.95
-    assert report.answer_correct >= 0.93
-    assert report.answerable_declined <= 0.03
-    assert report.offtopic_declined >= 0.69  # 0.706 measured; target 0.90 not met (README)
-    assert report.answerable_high >= 0.90  # 0.912 measured
-    assert report.offtopic_high <= 0.26  # 0.250 measured; target 0.15 not met (README)
+    assert report.answerable >= 390 and report.offtopic >= 160
+    assert report.recall_at_1 >= 0.915, report.misses  # 0.920 measured; target 0.93 not met
+    assert report.recall_at_3 >= 0.96, report.misses  # 0.965 measured
+    assert report.mrr >= 0.935  # 0.942
+    assert report.answer_correct >= 0.90  # 0.907
+    assert report.answerable_declined <= 0.025  # 0.020
+    assert report.offtopic_declined >= 0.69  # 0.699; target 0.90 not met
+    assert report.answerable_high >= 0.89  # 0.900
+    assert report.offtopic_high <= 0.27  # 0.265; target 0.15 not met
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
