@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -15,6 +16,7 @@ _GENERIC = frozenset(
 )
 TITLE_MIN_SHARE = 0.75  # a question names a title when it holds this share of the title's own words
 TITLE_MIN_WORDS = 2  # ... and at least this many of them
+COMMON_SHARE = 0.5  # a word used by more than this share of the library's reports names none of them
 
 _MONTH = "|".join(f"{m[:3]}(?:{m[3:]})?" for m in MONTH_NAMES)
 _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH})\.?,?\s+((?:19|20)\d\d)\b", re.I)
@@ -39,22 +41,28 @@ class ReportNames:
 
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
-        self._titles = {r.slug: _own_words(r.title) for r in corpus.reports}
-        self._committees = {r.slug: _own_words(r.committee) for r in corpus.reports}
+        # How many reports use each word anywhere: a word most of the library uses ('police',
+        # 'metropolitan') names no report; one only its own report uses ('Royde') does.
+        self._reports_using = Counter(word for r in corpus.reports for word in _words_of(r))
+        common = {w for w, n in self._reports_using.items() if n > max(1, COMMON_SHARE * len(corpus.reports))}
+        self._titles = {r.slug: _own_words(r.title) - common for r in corpus.reports}
+        self._committees = {r.slug: _own_words(r.committee) - common for r in corpus.reports}
 
     def mention(self, question: str) -> Mention | None:
-        """The reports the question names by title, committee or date; None when it names none or
-        the library holds one report."""
+        """The reports the question names by title or date (narrowed by committee); None when it
+        names none or the library holds one report."""
         if len(self.corpus.reports) < 2:
             return None
         words = set(re.findall(r"[a-z0-9]+", normalise(question)))
         by_title = self._named(words, self._titles)
         by_committee = self._named(words, self._committees)
         by_date, date_phrases = self._dated(question)
-        found = [docs for docs in (by_title, by_committee, by_date) if docs]
+        # A committee meets often and its name is common words: it narrows a title or a date only.
+        found = [docs for docs in (by_title, by_date) if docs]
         if not found:
             return self._this_report(question)
-        docs = set.intersection(*found) or (by_date or by_title or by_committee)
+        docs = set.intersection(*found) or (by_date or by_title)
+        docs = (docs & by_committee) or docs
         ordered = tuple(r.slug for r in self.corpus.reports if r.slug in docs)
         phrases = [*date_phrases, *self._title_words(words, ordered)]
         return Mention(docs=ordered, phrases=tuple(phrases))
@@ -66,10 +74,15 @@ class ReportNames:
         return Mention(docs=(self.corpus.default_doc(),), phrases=())
 
     def _named(self, words: set[str], names: dict[str, frozenset[str]]) -> set[str]:
+        """Reports whose name the question holds: most of its own words, or two words that no
+        other report's name has ('Holly Royde' names one report without 'Home Office')."""
         named = set()
         for doc, own in names.items():
-            shared = len(own & words)
-            if shared >= TITLE_MIN_WORDS and shared >= TITLE_MIN_SHARE * len(own):
+            shared = own & words
+            distinctive = [word for word in shared if self._reports_using[word] == 1]
+            if len(shared) >= TITLE_MIN_WORDS and (
+                len(shared) >= TITLE_MIN_SHARE * len(own) or len(distinctive) >= TITLE_MIN_WORDS
+            ):
                 named.add(doc)
         return named
 
@@ -101,6 +114,11 @@ class ReportNames:
         """The title and committee words of the named reports that the question uses."""
         named = set().union(*(self._titles[d] | self._committees[d] for d in docs)) if docs else set()
         return sorted(named & words)
+
+
+def _words_of(report: Report) -> set[str]:
+    text = " ".join([report.title, report.committee, *(p.text for p in report.passages)])
+    return set(re.findall(r"[a-z0-9]+", normalise(text)))
 
 
 def _own_words(name: str) -> frozenset[str]:

@@ -13,9 +13,10 @@ import httpx
 
 from qa.config import Settings
 from qa.index import SearchIndex
-from tests.conftest import REPORT_FILE, start_server
+from tests.conftest import DATA_DIR, REPORT_FILE, start_server
 
 CANNABIS = "How many cannabis factories were found in London?"
+HOLLY = "2002-03-12_home-office-holly-royde-conference"
 
 
 def _ask_until(base_url: str, stop: threading.Event, statuses: list[int], fingerprints: set[str]) -> None:
@@ -43,8 +44,8 @@ def test_add_and_remove_while_serving(tmp_path: Path, settings: Settings, search
         before = httpx.get(f"{base_url}/healthz").json()
         assert before["reports"] == 1
         asker.start()
-        copy = tmp_path / "drugs-copy.txt"
-        shutil.copy(REPORT_FILE, copy)
+        copy = tmp_path / f"{HOLLY}.txt"
+        shutil.copy(DATA_DIR / "reports" / copy.name, copy)
         env_args = ["--seeds", str(seeds), "--index", str(settings.index_dir)]
         added = subprocess.run(
             [sys.executable, "-m", "qa.cli", *env_args, "add", str(copy)], capture_output=True, text=True
@@ -52,12 +53,12 @@ def test_add_and_remove_while_serving(tmp_path: Path, settings: Settings, search
         assert added.returncode == 0, added.stderr
         after = _wait_for(base_url, lambda health: health["reports"] == 2)
         assert after["index"] != before["index"]
-        ids = httpx.get(f"{base_url}/api/passages/16").json()
-        assert sorted(ids["docs"]) == ["drugs-copy", "mpa-2005-12-08-drugs-and-crime"]  # 409: which one?
-        scoped = httpx.post(f"{base_url}/api/ask", json={"question": CANNABIS, "docs": ["drugs-copy"]}).json()
-        assert {c["doc"] for c in scoped["citations"]} == {"drugs-copy"}
+        ids = httpx.get(f"{base_url}/api/passages/3").json()
+        assert sorted(ids["docs"]) == [HOLLY, "mpa-2005-12-08-drugs-and-crime"]  # 409: which one?
+        scoped = httpx.post(f"{base_url}/api/ask", json={"question": CANNABIS, "docs": [HOLLY]}).json()
+        assert {c["doc"] for c in scoped["citations"]} == {HOLLY}
         removed = subprocess.run(
-            [sys.executable, "-m", "qa.cli", *env_args, "remove", "drugs-copy"],
+            [sys.executable, "-m", "qa.cli", *env_args, "remove", HOLLY],
             capture_output=True,
             text=True,
         )
