@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from qa.config import MODEL_NAME
+from qa.conversation import ask_in_context
 from qa.corpus import AmbiguousId, Corpus, Report
-from qa.followup import ask_in_context
 from qa.limits import require_json
 from qa.schemas import (
     AmbiguousOut,

@@ -355,7 +355,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from qa.corpus import Corpus, ReportFormatError
+    from qa.corpus import load_reports, seed_files
 
     settings = _settings(args)
     if settings.host not in {"127.0.0.1", "localhost", "::1"} and not args.public:
@@ -365,9 +365,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        Corpus.from_seeds(settings.seeds_dir)
-    except (OSError, ReportFormatError) as error:
+        reports, skipped = load_reports(seed_files(settings.seeds_dir))
+    except OSError as error:
         print(f"error: cannot read the reports: {error}", file=sys.stderr)
+        return 2
+    if not reports:  # one line: the reason no report could be read
+        reasons = "; ".join(f"{path.name}: {reason}" for path, reason in skipped)
+        print(
+            f"error: cannot read the reports: no report could be read in {settings.seeds_dir} ({reasons})",
+            file=sys.stderr,
+        )
         return 2
     from qa.serve import serve
 

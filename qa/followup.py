@@ -7,8 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.corpus import Corpus, Passage, Report
-from qa.schemas import AskContext, AskResponse, NextStep, response_from_result
-from qa.service import AnswerService
 
 MAX_SUBJECT_WORDS = 8
 MAX_HEADING_WORDS = 6  # longer headings make clumsy example questions
@@ -344,41 +342,3 @@ def _step(direction: str, passage: Passage | None) -> Step | None:
         return None
     name = passage.heading or passage.section
     return Step(f"{direction}: {passage.label}" + (f" · {name}" if name else ""), passage.label)
-
-
-# ---------------------------------------------------------------------------
-# One turn of a conversation, for the JSON API and the no-JavaScript page alike.
-
-
-async def ask_in_context(
-    service: AnswerService,
-    question: str,
-    top_k: int = 3,
-    context: AskContext | None = None,
-    docs: tuple[str, ...] | None = None,
-) -> AskResponse:
-    """Answer a question read in the light of the previous turn; the response says how it was read.
-    A follow-up stays in the report of the turn it follows."""
-    corpus = service.corpus
-    turn = Turn(context.question, context.doc, context.paragraph) if context is not None else None
-    read_as = read_in_context(question, turn, corpus)
-    if read_as is not None and turn is not None and docs is None:
-        docs = _report_of_turn(turn, corpus)
-    result, _cached = await service.ask(read_as or question, top_k, docs=docs)
-    response = response_from_result(result, corpus=corpus)
-    response.question = question
-    response.read_as = read_as
-    if response.answered:
-        cited = [hit.passage for hit in result.hits]
-        steps = next_steps(cited, corpus, read_as or question)
-        response.next_steps = [NextStep(label=step.label, question=step.question) for step in steps]
-    return response
-
-
-def _report_of_turn(turn: Turn, corpus: Corpus) -> tuple[str, ...] | None:
-    """The report a previous turn was answered from, when the library holds more than one."""
-    if len(corpus.reports) == 1:
-        return None
-    passage = context_passage(turn, corpus)
-    doc = passage.doc if passage is not None else turn.doc
-    return (doc,) if doc is not None and corpus.report(doc) is not None else None

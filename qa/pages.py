@@ -14,8 +14,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 
 from qa.config import PROJECT_ROOT
+from qa.conversation import ask_in_context
 from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id
-from qa.followup import ask_in_context, example_candidates, lookup_example
+from qa.followup import example_candidates, lookup_example
 from qa.schemas import AskContext, AskRequest, AskResponse, Citation
 from qa.service import AnswerService
 from qa.tables import read_table

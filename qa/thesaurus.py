@@ -86,6 +86,10 @@ EVERYDAY_TERMS: dict[str, str] = {
     "undercover buys": "test purchase operations",
     "joined up": "coordinated",
     "joined-up": "coordinated",
+    "wrote": "author",  # "who wrote the report?": reports name their author, not their writer
+    "written by": "author",
+    "writer": "author",
+    "penned": "author",
     "stop and frisk": "stop and search",
     "stop-and-frisk": "stop and search",
 }
