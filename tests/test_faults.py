@@ -307,8 +307,8 @@ def test_malformed_http_gets_a_json_400(hard_server: Server, request_bytes: byte
     ("make_seeds", "reason"),
     [
         (lambda d: (d / "report.txt").write_bytes(b""), "report.txt: the report text is empty"),
-        (lambda d: (d / "report.txt").write_bytes(b"\xff\xfe\x00bad"), "report.txt is not UTF-8 text"),
-        (lambda d: (d / "report.txt").write_text("a shopping list\neggs\n"), "report.txt: no passages"),
+        (lambda d: (d / "report.txt").write_bytes(b"\xff\xfe\x00bad"), "report.txt: binary data (NUL bytes)"),
+        (lambda d: (d / "report.txt").write_text("a shopping list\neggs\n"), "report.txt: no report header"),
         (lambda d: (d / "report.md").write_text("not a .txt"), "no report texts"),
         (lambda d: d.rmdir() or d.write_text("a file"), "seeds folder not found"),
     ],
