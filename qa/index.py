@@ -41,7 +41,7 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 6  # 6: per-passage features (counted words, places, years, stems) saved
+INDEX_FORMAT = 7  # 6: per-passage features saved; 7: keyword tokens fold no report's compounds
 MANIFEST_FILE = "manifest.json"
 DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"

@@ -297,6 +297,7 @@ _CITATION_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_WORD = re.compile(r"[A-Za-z]{2,}")
 SPELLING_MIN_LENGTH = 6  # shorter words are too often other words one letter away
 SPELLING_MIN_RATIO = (
     88  # rapidfuzz ratio: 'recomendation' 96, 'methamfetamine' 90, 'description'/'prescription' 87
@@ -364,10 +365,26 @@ class QueryAnalyzer:
             )
             if match is not None:
                 corrections[word] = match[0]
-        if not corrections:
-            return question, corrections
-        pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
-        return pattern.sub(lambda found: corrections[found.group(1)], question), corrections
+        if corrections:
+            pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
+            question = pattern.sub(lambda found: corrections[found.group(1)], question)
+        return self._join_compounds(question, corrections), corrections
+
+    def _join_compounds(self, question: str, corrections: dict[str, str]) -> str:
+        """Two words the report writes as one ('crack houses' where it says 'crackhouses')."""
+        words = list(_WORD.finditer(question))
+        pieces, at, skip = [], 0, False
+        for first, second in zip(words, words[1:], strict=False):
+            if skip:
+                skip = False
+                continue
+            whole = (first.group(0) + second.group(0)).lower()
+            between = question[first.end() : second.start()]
+            if between.isspace() and len(whole) >= SPELLING_MIN_LENGTH and whole in self._known_words:
+                pieces += [question[at : first.start()], whole]
+                at, skip = second.end(), True
+                corrections[question[first.start() : second.end()]] = whole
+        return "".join(pieces) + question[at:]
 
     def cited_passage(self, question: str) -> Passage | None:
         """The passage a question names ('paragraph 38', 'financial implications 4', 'table 1').

@@ -57,7 +57,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"question": "How many cannabis factories were found in London?", "top_k": 3}]
+            "examples": [{"question": "What does the report recommend?", "top_k": 3}]
         },
     )
 

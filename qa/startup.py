@@ -17,7 +17,7 @@ from qa.service import AnswerService
 
 log = logging.getLogger("qa.startup")
 
-WARM_UP_QUESTION = "How many cannabis factories were found in London?"
+WARM_UP_QUESTION = "What does the report recommend?"  # any question: it only warms the model
 
 
 def usable_cores() -> int:

@@ -28,7 +28,6 @@ _SPELLING = [
     (re.compile(r"\b(off|def)ense(s)?\b"), r"\1ence\2"),
     (re.compile(r"\bcent(er)(s)?\b"), r"centre\2"),
     (re.compile(r"\b(behavi|neighb|lab|hon|fav|col)or"), r"\1our"),
-    (re.compile(r"\bcrack ?houses?\b"), "crackhouse"),
     (re.compile(r"\bco-?operat"), "cooperat"),
     (re.compile(r"\bco-?ordinat"), "coordinat"),
     (re.compile(r"\bre-?offend"), "reoffend"),

@@ -284,7 +284,7 @@ def test_api_docs_pages_are_the_one_csp_exception(client: TestClient, path: str)
 class _BrokenService:
     corpus = None
 
-    async def ask(self, question: str, k: int):  # noqa: ANN201
+    async def ask(self, question: str, k: int, docs: tuple[str, ...] | None = None):  # noqa: ANN201
         raise RuntimeError("boom in /srv/reportqa/qa/search.py line 12")
 
     def close(self) -> None:

@@ -461,3 +461,12 @@ def test_acronyms_used_all_over_the_report_are_not_spelled_out(searcher: Searche
     assert "Central Drug Trafficking Database" in searcher.analyse("Who funds the CDTB?").dense_text
     result = searcher.ask("Are there MPS/MPA performance indicators for drug trafficking?")
     assert result.hits[0].passage.id == "21"
+
+
+def test_two_words_the_report_writes_as_one_are_joined(searcher: Searcher) -> None:
+    """No compound is written in code: the report's own vocabulary says 'crackhouses' is one word."""
+    text, corrections = searcher.analyzer.correct_spelling("How many crack houses were closed in Newham?")
+    assert text == "How many crackhouses were closed in Newham?" and corrections == {
+        "crack houses": "crackhouses"
+    }
+    assert searcher.analyzer.correct_spelling("what about the houses")[1] == {}
