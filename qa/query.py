@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ class Query:
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
     named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of London"]
+    names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Birmingham"]
     named_docs: tuple[str, ...] = ()  # reports the question names ("the 22 July 2004 lease report")
 
 
@@ -445,23 +447,48 @@ class QueryAnalyzer:
     def unknown_names(self, question: str) -> list[str]:
         """Capitalised words (not opening the question) and years that appear nowhere in the report.
 
-        A question about Birmingham, Scotland or 2010 is not answered by a London report from 2005,
+        A question about a place or year no report of the library names is not answered,
         however close its other words come.
         """
+        return [name for name in self.names_in(question) if not self.in_report(name)]
+
+    def names_in(self, question: str) -> list[str]:
+        """Capitalised words (not opening the question) and years: what a report must mention."""
         words = re.findall(r"[A-Za-z0-9][A-Za-z0-9'\-]*", question)
         nicknames = _nickname_words(question)
         shouted = question.isupper()
-        unknown = []
+        names = []
         for position, word in enumerate(words):
             is_year = re.fullmatch(r"(?:1[89]|20)\d\d", word) is not None
             is_name = position > 0 and word[0].isupper() and not word.isupper()
             is_name = is_name or (not shouted and self._is_unknown_capitals(word))
-            if not (is_year or is_name) or word.lower() in nicknames:
-                continue
-            name = word.removesuffix("'s")
-            if not self.in_report(name):
+            if (is_year or is_name) and word.lower() not in nicknames:
+                names.append(word.removesuffix("'s"))
+        return names
+
+    def unknown_in(self, doc: str, names: list[str]) -> list[str]:
+        """The names one report of the library never uses (its own words, stems and acronyms)."""
+        words, stems = self._vocabulary_of(doc)
+        acronyms = self.corpus.acronyms_of(doc)
+        unknown = []
+        for name in names:
+            forms = {_MONTHS.get(form, form) for form in re.findall(r"[a-z0-9]+", normalise(name))}
+            known = not forms or forms & words or set(tokenize(name)) & stems
+            if not (known or name in acronyms or name.upper() in acronyms or name in self.coined):
                 unknown.append(name)
         return unknown
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - an analyser lives as long as its index
+    def _vocabulary_of(self, doc: str) -> tuple[frozenset[str], frozenset[str]]:
+        """One report's words and stems, read the first time a question needs them."""
+        report = self.corpus.report(doc)
+        if report is None:
+            return frozenset(), frozenset()
+        dates = [d.strftime("%d %B %Y") for d in (report.date, report.meeting_date) if d is not None]
+        header = [report.title, report.committee, report.by, report.author, report.meeting, *dates]
+        parts = [*header, *(f"{p.section} {p.heading} {p.text}" for p in report.passages)]
+        text = " ".join(parts)
+        return frozenset(re.findall(r"[a-z0-9]+", normalise(text))), frozenset(tokenize(text))
 
     def _is_unknown_capitals(self, word: str) -> bool:
         """'Operation MARTEL': a word in capitals, too long for a casual acronym, that is no acronym
@@ -535,6 +562,7 @@ class QueryAnalyzer:
             cited=self.cited_passage(text),
             expansions=expansions,
             unknown_names=self.unknown_names(question),
+            names=self.names_in(question),
             asks_definition=self.asks_definition(text, expansions),
             expects=expected_answer(text),
             asked=asked_words(text),

@@ -56,9 +56,7 @@ class AskRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"question": "What does the report recommend?", "top_k": 3}]
-        },
+        json_schema_extra={"examples": [{"question": "What does the report recommend?", "top_k": 3}]},
     )
 
     question: str = Field(

@@ -216,3 +216,12 @@ def test_library_index_is_cached_per_report(library_settings: Settings) -> None:
         path.name.split(".")[0] for path in (library_settings.index_dir / CACHE_DIR).glob("*.npz")
     )
     assert len(cached) == 20 and SEED in cached
+
+
+def test_a_name_only_another_report_uses_does_not_let_a_passage_answer(library: TestClient) -> None:
+    """Berkshire is in the Holly Royde paper, never in Drugs and crime: the seed's cannabis
+    paragraph does not answer for Berkshire just because another report of the library names it."""
+    body = library.post(
+        "/api/ask", json={"question": "How many cannabis factories were found in Berkshire?"}
+    ).json()
+    assert not body["answered"] and "Berkshire" in body["reason"]
