@@ -17,9 +17,10 @@ import re
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from benchmarks.cpu import CpuMeter
 from benchmarks.library import make_library, write_copy
 from benchmarks.library_report import format_library_report, summarise_size
 from benchmarks.questions import distinct_questions
@@ -149,7 +150,9 @@ def serve_and_load(
             server.answer_ms(question)
         turns = []
         for phase in latency_phases(plan, questions, scope):
-            turns.append(_generate(work, pinning, server.base_url, phase, loadgen))
+            meter = CpuMeter(server.process.pid)
+            turn = _generate(work, pinning, server.base_url, phase, loadgen)
+            turns.append({**turn, "cpu": meter.read()})
             time.sleep(plan.pause_seconds)
         memory = server.memory_mb()
     finally:
@@ -187,7 +190,10 @@ def measure_size(root: Path, size: int, plan: LibraryPlan, pinning: Pinning, loa
     }
 
 
-def run(plan: LibraryPlan, layout: str = "shared", loadgen: str = "auto") -> dict:
+def run(
+    plan: LibraryPlan, layout: str = "shared", loadgen: str = "auto", partial: Path | None = None
+) -> dict:
+    """Every size in turn; after each, what is measured so far is written to `partial`."""
     pinning = plan_pinning(layout)
     loadgen = choose_loadgen(loadgen)
     started = time.perf_counter()
@@ -198,6 +204,8 @@ def run(plan: LibraryPlan, layout: str = "shared", loadgen: str = "auto") -> dic
             result = measure_size(Path(folder), size, plan, pinning, loadgen)
         sizes.append({**result, "summary": summarise_size(result)})
         print(f"library of {size}: done in {result['seconds']:.0f}s", flush=True)
+        if partial is not None:
+            partial.write_text(json.dumps({"sizes": sizes}, indent=1) + "\n", encoding="utf-8")
     return {
         "machine": {**machine(), "load_before": [round(x, 2) for x in load_before]},
         "pinning": pinning.how,
@@ -207,9 +215,18 @@ def run(plan: LibraryPlan, layout: str = "shared", loadgen: str = "auto") -> dic
     }
 
 
-def main(out: Path = RESULTS_FILE, quick: bool = False, layout: str = "shared", loadgen: str = "auto") -> int:
+def main(
+    out: Path = RESULTS_FILE,
+    quick: bool = False,
+    layout: str = "shared",
+    loadgen: str = "auto",
+    sizes: tuple[int, ...] = (),
+) -> int:
     plan = LibraryPlan.quick() if quick else LibraryPlan()
-    results = run(plan, layout, loadgen)
+    if sizes:
+        plan = replace(plan, sizes=sizes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = run(plan, layout, loadgen, partial=out)
     report = format_library_report(results)
     print(report["text"])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -446,11 +446,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives beside qa/ in the repository
     if args.library:
-        from benchmarks import library_run as bench
-    else:
-        from benchmarks import run as bench  # type: ignore[no-redef]
-    out = Path(args.out) if args.out else bench.RESULTS_FILE
-    return bench.main(out, quick=args.quick, layout=args.layout, loadgen=args.loadgen)
+        from benchmarks import library_run
+
+        out = Path(args.out) if args.out else library_run.RESULTS_FILE
+        sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else ()
+        return library_run.main(out, quick=args.quick, layout=args.layout, loadgen=args.loadgen, sizes=sizes)
+    from benchmarks import run
+
+    out = Path(args.out) if args.out else run.RESULTS_FILE
+    return run.main(out, quick=args.quick, layout=args.layout, loadgen=args.loadgen)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -518,8 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--library",
         action="store_true",
-        help="libraries of 1, 100 and 1,000 reports: build, add, disk, cold start, RSS, latency (~N min)",
+        help="libraries of 1, 100 and 1,000 reports: build, add, disk, cold start, RSS, latency",
     )
+    bench.add_argument("--sizes", default="", help="with --library: the library sizes, e.g. 1,100")
     bench.add_argument("--quick", action="store_true", help="short phases, to check the benchmark runs")
     bench.add_argument(
         "--layout",
