@@ -169,7 +169,7 @@ def measure_size(root: Path, size: int, plan: LibraryPlan, pinning: Pinning, loa
     added = write_copy(extra, size)  # the next copy: what `qa add` adds
     work = library_workspace(root, seeds)
     started = time.perf_counter()
-    build_s = time_build(work)
+    build_s = time_build(work, timeout=3600)  # 1,000 reports: ~20k units, minutes on 2 busy cores
     manifest = json.loads((work.index_dir / "manifest.json").read_text())
     inproc = measure_inproc(work, pinning, plan.inproc_questions)
     served = serve_and_load(work, pinning, plan, loadgen, scope=[docs[0]])
