@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTHON ?= python3
 
-.PHONY: install run run-library build test lint bench soak browsers clean
+.PHONY: install run run-library build test lint bench bench-library soak browsers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test: install browsers lint
 
 bench: build
 	$(VENV)/bin/qa bench
+
+# Libraries of 1, 100 and 1,000 copies of the real reports: writes benchmarks/results.library.json.
+bench-library: install
+	$(VENV)/bin/qa bench --library
 
 soak: build
 	$(VENV)/bin/python -m pytest -q -m soak -p no:cacheprovider tests/test_soak.py

@@ -43,6 +43,7 @@ def measure(count: int = 150) -> dict:
     prepared = [(searcher.analyse(q), searcher.encode([searcher.analyse(q).dense_text])[0]) for q in measured]
     after = _timed_pairs(searcher, prepared)
     batches = {size: _batch_cost(model, measured, size) for size in (8, 32)}
+    dense = _dense_search_cost(searcher, [vector for _, vector in prepared])
     workers = encode_workers(settings.encode_workers)
     return {
         "questions": len(measured),
@@ -51,6 +52,8 @@ def measure(count: int = 150) -> dict:
         "encode_ms": summarise(encode),
         "ask_ms": summarise(ask),
         "after_encode_ms": summarise(after),
+        "units": int(searcher.index.dense.ntotal),
+        "dense_search_ms": summarise(dense),  # the flat FAISS search over every unit, alone
         "batch_encode_ms_per_question": batches,
         # The server's ceiling: every encode worker encoding a batch of 32 at the same time.
         "parallel_encode_ms_per_question": _parallel_cost(model, measured, 32, workers),
@@ -76,6 +79,16 @@ def _timed_pairs(searcher, prepared: list) -> list[float]:  # noqa: ANN001 - a S
     for query, vector in prepared:
         started = time.perf_counter()
         searcher.answer(query, vector, 3)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _dense_search_cost(searcher, vectors: list) -> list[float]:  # noqa: ANN001 - a Searcher
+    """Milliseconds of one exhaustive FAISS search over every unit (what a flat index costs)."""
+    dense, samples = searcher.index.dense, []
+    for encoded in vectors:
+        started = time.perf_counter()
+        dense.search(encoded.vectors[:1], dense.ntotal)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 

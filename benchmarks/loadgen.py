@@ -29,6 +29,7 @@ class Phase:
     warmup: list[str] = field(default_factory=list)  # sent first, one at a time, not measured
     ramp_seconds: float = 0.0  # answers before this are left out of the throughput
     round: int = 0  # which round of turns (qa bench), for the record
+    docs: list[str] | None = None  # the reports each question is scoped to (qa bench --library)
 
 
 @dataclass
@@ -78,12 +79,13 @@ class Connection:
             self._writer.close()
 
 
-async def _ask(connection: Connection, question: str, top_k: int) -> str | None:
+async def _ask(
+    connection: Connection, question: str, top_k: int, docs: list[str] | None = None
+) -> str | None:
     """Send one question; None if it was answered correctly, else what went wrong."""
+    payload = {"question": question, "top_k": top_k, **({"docs": docs} if docs else {})}
     try:
-        status, raw = await asyncio.wait_for(
-            connection.post_json("/api/ask", {"question": question, "top_k": top_k}), 60
-        )
+        status, raw = await asyncio.wait_for(connection.post_json("/api/ask", payload), 60)
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError) as error:
         connection.close()
         return type(error).__name__
@@ -114,7 +116,7 @@ async def run_phase(base_url: str, phase: Phase) -> dict:
                 return
             tally.sent += 1
             sent_at = time.perf_counter()
-            problem = await _ask(connection, question, phase.top_k)
+            problem = await _ask(connection, question, phase.top_k, phase.docs)
             tally.last_answer = time.perf_counter()
             tally.latencies_ms.append((tally.last_answer - sent_at) * 1000)
             if problem:

@@ -20,7 +20,8 @@ def write_bodies(phase: dict, path: Path) -> None:
     """One JSON request body a line, each question once: the script sends them in order."""
     questions = phase["questions"][: phase["max_requests"]]
     top_k = phase.get("top_k", 3)
-    path.write_text("".join(json.dumps({"question": q, "top_k": top_k}) + "\n" for q in questions))
+    scope = {"docs": phase["docs"]} if phase.get("docs") else {}  # a scoped question (library mode)
+    path.write_text("".join(json.dumps({"question": q, "top_k": top_k, **scope}) + "\n" for q in questions))
 
 
 def command(base_url: str, phase: dict, bodies: Path) -> list[str]:

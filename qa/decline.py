@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -48,12 +48,12 @@ class Reader:
         self,
         *,
         features: CorpusFeatures,
-        passage_tokens: list[np.ndarray],
+        passage_tokens: Sequence[np.ndarray],
         embedder: Embedder,
         analyzer: QueryAnalyzer,
     ) -> None:
         self.features = features
-        self.passage_tokens = passage_tokens  # each passage's token vectors (float32)
+        self.passage_tokens = passage_tokens  # each passage's token vectors (float32 when read)
         self.embedder = embedder
         self.analyzer = analyzer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -79,13 +80,22 @@ def table_places(report: Report) -> list[str]:
     return [name for name in names if re.fullmatch(r"[A-Za-z ]+", name)]
 
 
-def compute_features(corpus: Corpus, encoder: TokenEncoder) -> CorpusFeatures:
+CountedEncoder = Callable[[Corpus, list[list[str]]], list[np.ndarray]]
+
+
+def compute_features(
+    corpus: Corpus, encoder: TokenEncoder, *, encode_counted: CountedEncoder | None = None
+) -> CorpusFeatures:
     """Everything per passage the decline rules read; the only model calls search would otherwise
-    make at start-up (counted words and place names) are made here, at build time."""
+    make at start-up (counted words and place names) are made here, at build time. The index
+    passes `encode_counted` to read each report's counted-word vectors from its embedding cache."""
     analyzer = QueryAnalyzer(corpus)
     homes = {report.slug: home_place(report) for report in corpus.reports}
     counted = [counted_words(p) for p in corpus.passages]
-    counted_tokens = _counted_tokens(counted, encoder)
+    if encode_counted is None:
+        counted_tokens = counted_token_vectors(counted, encoder)[1]
+    else:
+        counted_tokens = encode_counted(corpus, counted)
     passages = [
         _passage_features(corpus, passage, words, tokens, homes, analyzer)
         for passage, words, tokens in zip(corpus.passages, counted, counted_tokens, strict=True)
@@ -136,13 +146,22 @@ def _place_tokens(places: list[str], encoder: TokenEncoder) -> np.ndarray:
     return np.vstack(rows)
 
 
-def _counted_tokens(counted: list[list[str]], encoder: TokenEncoder) -> list[np.ndarray]:
-    """Token vectors of each passage's counted words, read together (one short text a passage)."""
-    texts = [" ".join(words) for words in counted]
+def counted_texts(counted: list[list[str]]) -> list[str]:
+    """The text encoded for each passage's counted words (what its cache entry is keyed by)."""
+    return [" ".join(words) for words in counted]
+
+
+def counted_token_vectors(
+    counted: list[list[str]], encoder: TokenEncoder
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Token vectors of each passage's counted words, read together (one short text a passage),
+    with the sentence vectors of the same pass (kept so the embedding cache can store both)."""
+    texts = counted_texts(counted)
     # Small batches: one batch of all the texts, padded to the longest, adds ~40 MB of peak memory.
     encoded = encoder.encode_tokens([text or "-" for text in texts], batch_size=4)
     empty = np.zeros((0, encoder.dimension), dtype=np.float32)
-    return [tokens if text else empty for tokens, text in zip(encoded.tokens, texts, strict=True)]
+    tokens = [tokens if text else empty for tokens, text in zip(encoded.tokens, texts, strict=True)]
+    return encoded.vectors, tokens
 
 
 # ---------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from qa.features import (
     FEATURES_FILE,
     CorpusFeatures,
     compute_features,
+    counted_texts,
+    counted_token_vectors,
     load_features,
     save_features,
 )
@@ -48,6 +50,7 @@ UNITS_FILE = "units.json"
 TOKENS_FILE = "tokens.npz"
 KEYWORD_DIR = "keyword"
 CACHE_DIR = "cache"  # per-report embeddings, so adding a report embeds only that report
+COUNTED_SUFFIX = ".counted"  # a report's cached counted-word vectors (qa/features.py) beside its units'
 LOCK_FILE = ".build.lock"
 
 
@@ -198,8 +201,10 @@ class Embedder:
         # Search splits a few question words per request on the event loop: remembered, so it
         # rarely waits on the tokenizer lock a model call holds.
         self._split_word = functools.lru_cache(maxsize=8192)(self._tokenize_word)
+        self.texts_encoded = 0  # every text this embedder has encoded (`qa add` reports it)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        self.texts_encoded += len(texts)
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -211,6 +216,7 @@ class Embedder:
 
     def encode_tokens(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> Encoded:
         """Sentence vectors and content-token vectors from the same forward pass."""
+        self.texts_encoded += len(texts)
         rows = self.model.encode(
             list(texts), batch_size=batch_size, output_value=None, show_progress_bar=progress
         )
@@ -313,8 +319,32 @@ def build_index(
         "versions": library_versions(),
         "built_at": built_at,
     }
-    features = compute_features(corpus, embedder)
+    features = compute_features(
+        corpus,
+        embedder,
+        encode_counted=functools.partial(_counted_by_report, embedder=embedder, cache_dir=cache_dir),
+    )
     return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
+
+
+def _counted_by_report(
+    corpus: Corpus, counted: list[list[str]], *, embedder: Embedder, cache_dir: Path | None
+) -> list[np.ndarray]:
+    """Each passage's counted-word token vectors, one report at a time through the embedding
+    cache, like the units: `qa add` encodes only the new report's (it encoded every passage's)."""
+    tokens: list[np.ndarray] = []
+    for doc in corpus.docs:
+        first, end = corpus.doc_range(doc)
+        words = counted[first:end]
+        key = f"{doc}{COUNTED_SUFFIX}"
+        cached = _read_cached(cache_dir, key, counted_texts(words))
+        if cached is None:
+            cached = counted_token_vectors(words, embedder)
+            _write_cached(cache_dir, key, counted_texts(words), *cached)
+        tokens.extend(cached[1])
+    if len(tokens) != len(counted):
+        raise ValueError("the reports' passages are not the corpus's passages in order")
+    return tokens
 
 
 def _embed_by_report(
@@ -383,14 +413,18 @@ def _write_cached(
         log.warning("embedding cache not written (%s)", error.strerror or error)
 
 
-def prune_cache(cache_dir: Path, corpus: Corpus, units: list[Unit]) -> None:
-    """Drop cached embeddings that no report of the corpus uses any more."""
+def prune_cache(cache_dir: Path, corpus: Corpus, units: list[Unit], features: CorpusFeatures) -> None:
+    """Drop cached embeddings (units and counted words) that no report of the corpus uses any more."""
     if not cache_dir.is_dir():
         return
     keep = {
         _cache_path(cache_dir, doc, [u.text for u in units[first:end]]).name
         for doc, (first, end) in _report_unit_ranges(units, corpus).items()
     }
+    for doc in corpus.docs:
+        first, end = corpus.doc_range(doc)
+        texts = counted_texts([list(p.counted) for p in features.passages[first:end]])
+        keep.add(_cache_path(cache_dir, f"{doc}{COUNTED_SUFFIX}", texts).name)
     for path in cache_dir.glob("*.npz"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
@@ -638,7 +672,7 @@ def open_index(
             cache_dir = settings.index_dir / CACHE_DIR
             index = _timed_build(corpus, embedder, identity, progress, cache_dir)
             save_index(index, settings.index_dir)
-            prune_cache(cache_dir, corpus, index.units)
+            prune_cache(cache_dir, corpus, index.units, index.features)
             return index
     except OSError as error:
         log.warning("cannot write to %s (%s)", settings.index_dir, error.strerror or error)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
@@ -36,13 +37,40 @@ class Scope:
     count: int  # units in scope
 
 
+TOP_CANDIDATES = 50  # passages kept in rank order; answers, lookups and the rerank use the first 10
+
+
 @dataclass(frozen=True, kw_only=True)
 class Ranking:
-    """Passages best first with their final scores, and the unit scores that put them there."""
+    """The best passages first with their final scores, the unit scores that put them there, and
+    the scope's other tables in rank order (a table answer may come from any table it names)."""
 
-    ranked: list[tuple[int, float]]  # (passage position, score)
+    ranked: list[tuple[int, float]]  # (passage position, score): the first TOP_CANDIDATES, and ties
     unit_dense: np.ndarray
     unit_keyword: np.ndarray
+    later_tables: list[tuple[int, float]] = field(default_factory=list)  # tables past `ranked`
+
+
+class TokenMatrices(Sequence[np.ndarray]):
+    """Each passage's content-token vectors, kept as the index stores them (float16: half the
+    memory of a library's largest part) and converted to float32 for the passages a question
+    reranks or checks. The last CONVERTED conversions are kept: converting ~10 passages per question
+    cost ~2 ms, and the passages that rank high are asked about again and again."""
+
+    CONVERTED = 256  # ~50 MB at most for the seed's passages (~200 KB each as float32)
+
+    def __init__(self, matrices: list[np.ndarray]) -> None:
+        self._matrices = matrices
+        self._float32 = functools.lru_cache(maxsize=self.CONVERTED)(self._convert)
+
+    def _convert(self, position: int) -> np.ndarray:
+        return self._matrices[position].astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self._matrices)
+
+    def __getitem__(self, position: int) -> np.ndarray:  # type: ignore[override]
+        return self._float32(int(position))
 
 
 class Ranker:
@@ -54,8 +82,11 @@ class Ranker:
         self.unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         self.is_whole = np.array([u.kind == "passage" for u in index.units])
         self.is_entry = np.array([u.kind == "entry" for u in index.units])
-        # Stored as float16 to keep the index small; converted once here, not per question.
-        self.passage_tokens = [m.astype(np.float32) for m in index.passage_tokens]
+        self.unit_starts, self.unit_ends = unit_ranges(self.unit_passage, self.passage_count)
+        self.whole_unit = self.unit_passage[self.is_whole]  # the passage of each whole-passage unit
+        kinds = np.array([p.kind for p in index.corpus.passages])
+        self.tables = np.flatnonzero(kinds == "table")
+        self.passage_tokens = TokenMatrices(index.passage_tokens)
 
     def rank(
         self,
@@ -70,9 +101,11 @@ class Ranker:
         unit_dense, unit_keyword = self.unit_scores(vector, keyword_tokens, scope)
         if not asks_definition:
             unit_dense = np.where(self.is_entry, unit_dense * config.entry_weight, unit_dense)
-        fused = self.fuse(unit_dense, unit_keyword, config, scope)
-        ranked = self.rerank(fused, question_tokens, config)
-        return Ranking(ranked=ranked, unit_dense=unit_dense, unit_keyword=unit_keyword)
+        fused = self.fused_scores(unit_dense, unit_keyword, config)
+        top = self.top(fused, scope)
+        ranked = self.rerank(top, question_tokens, config)
+        later = self.later_tables(fused, {p for p, _ in top}, scope)
+        return Ranking(ranked=ranked, unit_dense=unit_dense, unit_keyword=unit_keyword, later_tables=later)
 
     def scope(self, docs: Sequence[str] | None) -> Scope | None:
         """The units and passages of some reports (None: the whole library)."""
@@ -113,9 +146,14 @@ class Ranker:
     def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
         """A blend of each passage's best unit and its whole text."""
         whole = np.zeros(self.passage_count, dtype=np.float32)
-        whole[self.unit_passage[self.is_whole]] = unit_scores[self.is_whole]
+        whole[self.whole_unit] = unit_scores[self.is_whole]
         best = whole.copy()
-        np.maximum.at(best, self.unit_passage, unit_scores)
+        # Units come in passage order: each passage's best unit is a max over its run of units
+        # (reduceat: one pass, where np.maximum.at was ~10x slower on a library).
+        has_units = self.unit_ends > self.unit_starts
+        best[has_units] = np.maximum(
+            best[has_units], np.maximum.reduceat(unit_scores, self.unit_starts[has_units])
+        )
         return best_weight * best + (1 - best_weight) * whole
 
     def fuse(
@@ -125,7 +163,13 @@ class Ranker:
         config: RankingConfig,
         scope: Scope | None = None,
     ) -> list[tuple[int, float]]:
-        """Dense and saturated keyword scores fused per passage, best first (only the scope's)."""
+        """The best passages (only the scope's), best first, by fused score."""
+        return self.top(self.fused_scores(unit_dense, unit_keyword, config), scope)
+
+    def fused_scores(
+        self, unit_dense: np.ndarray, unit_keyword: np.ndarray, config: RankingConfig
+    ) -> np.ndarray:
+        """Dense and saturated keyword scores fused per passage."""
         dense = self.passage_scores(unit_dense, config.best_unit_weight)
         keyword = self.passage_scores(unit_keyword, config.keyword_best_unit_weight)
         if config.keyword_saturation > 0:
@@ -133,11 +177,30 @@ class Ranker:
         else:
             top_keyword = float(keyword.max())
             keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
-        fused = config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
-        order = np.argsort(-fused, kind="stable")
-        if scope is not None:
-            order = order[scope.passages[order]]
-        return [(int(p), float(fused[p])) for p in order]
+        return config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+
+    def top(
+        self, fused: np.ndarray, scope: Scope | None, count: int = TOP_CANDIDATES
+    ) -> list[tuple[int, float]]:
+        """The first `count` passages of the scope (and any tied with the last), best first, in
+        exactly the order a stable sort of every passage gives, without sorting every passage."""
+        pool = np.arange(self.passage_count) if scope is None else np.flatnonzero(scope.passages)
+        scores = fused[pool]
+        if len(pool) > count:
+            threshold = np.partition(scores, len(pool) - count)[len(pool) - count]
+            keep = scores >= threshold  # ties with the last kept: the stable order decides among them
+            pool, scores = pool[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")  # pool is in passage order: ties stay in it
+        return [(int(p), float(fused[p])) for p in pool[order]]
+
+    def later_tables(
+        self, fused: np.ndarray, ranked: set[int], scope: Scope | None
+    ) -> list[tuple[int, float]]:
+        """The scope's tables that are not among the ranked passages, in rank order."""
+        tables = self.tables if scope is None else self.tables[scope.passages[self.tables]]
+        tables = np.array([p for p in tables if int(p) not in ranked], dtype=np.int64)
+        order = np.argsort(-fused[tables], kind="stable")
+        return [(int(p), float(fused[p])) for p in tables[order]]
 
     def rerank(
         self, ranked: list[tuple[int, float]], question_tokens: np.ndarray, config: RankingConfig
@@ -156,3 +219,14 @@ class Ranker:
     def token_match(self, position: int, question_tokens: np.ndarray) -> float:
         """Mean over question tokens of the best cosine with any token of the passage."""
         return float((question_tokens @ self.passage_tokens[position].T).max(axis=1).mean())
+
+
+def unit_ranges(unit_passage: np.ndarray, passages: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's units as one run [start, end) (build_units writes them in passage order)."""
+    if len(unit_passage) and np.any(np.diff(unit_passage) < 0):
+        raise ValueError("units are not in passage order")
+    everyone = np.arange(passages)
+    return (
+        np.searchsorted(unit_passage, everyone, side="left"),
+        np.searchsorted(unit_passage, everyone, side="right"),
+    )

@@ -177,7 +177,7 @@ class Searcher:
     def table_answer(self, query: Query, ranking: Ranking, result: Result, k: int) -> Result | None:
         """An aggregate question over a table that ranks high is answered by computing over it; a
         decline over a name, year or label the table lacks stands."""
-        ranked = ranking.ranked
+        ranked = ranking.ranked + ranking.later_tables  # the ranked passages, then any other table
         computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
         if computed is None:
             return None
@@ -219,7 +219,7 @@ class Searcher:
         return self.config.declines.judge(self.reader, evidence)
 
     def _hit(self, position: int, score: float, ranking: Ranking, query: Query) -> Hit:
-        units = self.ranker.unit_passage == position
+        units = slice(self.ranker.unit_starts[position], self.ranker.unit_ends[position])
         return Hit(
             passage=self.corpus.passages[position],
             score=round(score, 4),

@@ -7,6 +7,7 @@ import numpy as np
 from qa.corpus import Span, passage_spans
 from qa.index import SearchIndex
 from qa.kinds import holds_kind
+from qa.ranking import unit_ranges
 
 
 class SpanChooser:
@@ -18,8 +19,11 @@ class SpanChooser:
         passages = index.corpus.passages
         unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         is_whole = np.array([u.kind == "passage" for u in index.units])
+        # Each passage's units are one run (one comparison over every unit per passage took
+        # seconds at start-up with a thousand reports).
+        starts, ends = unit_ranges(unit_passage, len(passages))
         self._answer_units_of = [
-            np.flatnonzero((unit_passage == p) & ~is_whole) for p in range(len(passages))
+            start + np.flatnonzero(~is_whole[start:end]) for start, end in zip(starts, ends, strict=True)
         ]
         self._first_span = [next(iter(passage_spans(p)), Span(0, 0, "")) for p in passages]
 

@@ -14,6 +14,10 @@ import pytest
 
 from benchmarks import wrk
 from benchmarks.cpu import CpuMeter
+from benchmarks.library import make_library, sources, write_copy
+from benchmarks.library_report import TARGETS as LIBRARY_TARGETS
+from benchmarks.library_report import format_library_report, summarise_size
+from benchmarks.library_run import LibraryPlan, latency_phases
 from benchmarks.questions import distinct_questions
 from benchmarks.report import format_report, summarise_run
 from benchmarks.run import (
@@ -27,6 +31,9 @@ from benchmarks.run import (
 )
 from benchmarks.stats import merge_counts, percentile, summarise, summarise_counts
 from qa.cli import build_parser
+from qa.corpus import Corpus
+from qa.index import build_units
+from qa.library import read_candidate
 from qa.search import normalise_question
 
 
@@ -265,3 +272,70 @@ def test_cpu_meter_tells_the_load_generator_from_the_server() -> None:
 def test_load_generator_choice() -> None:
     assert choose_loadgen("python") == "python"
     assert choose_loadgen() == ("wrk" if wrk.available() else "python")
+
+
+def test_library_builder_makes_distinct_docs_of_valid_reports(tmp_path: Path) -> None:
+    docs = make_library(tmp_path / "seeds", 45)
+    assert len(docs) == len(set(docs)) == 45 and docs[0] == sources()[0].doc  # the seed as it is, first
+    reports = [read_candidate(path).report for path in sorted((tmp_path / "seeds").glob("*.txt"))]
+    assert sorted(report.slug for report in reports) == sorted(docs)  # every copy is a report `qa add` takes
+    corpus = Corpus(reports)
+    seed_text = (sources()[0].text, (tmp_path / "seeds" / f"{docs[0]}.txt").read_text())
+    assert seed_text[0] == seed_text[1]
+    summaries = [build_units(Corpus([r]))[0].text for r in reports]  # each summary's embedded text
+    assert len(set(summaries)) == len(summaries)  # the copy number makes every copy's summary differ
+    copies = [r for r in reports if r.slug.endswith(docs[1].split("-", 1)[1])]
+    assert len(copies) == 3 and len({r.title for r in copies}) == 3 and copies[0].title.endswith("(copy 1)")
+    assert len({len(r.passages) for r in copies}) == 1  # copies share every passage but the title
+    assert len(corpus.passages) == sum(len(r.passages) for r in reports)
+    extra = write_copy(tmp_path / "extra", 45)
+    assert extra not in docs and read_candidate(tmp_path / "extra" / f"{extra}.txt").doc == extra
+
+
+def _size(reports: int, *, beyond: float, rss: float = 900.0) -> dict:
+    def phase(name: str, p50: float, rps: float) -> dict:
+        return {"name": name, "rps": rps, "errors": 0, "latency_ms": {"p50": p50}}
+
+    encode = 12.0
+    return {
+        "reports": reports, "passages": 10 * reports, "units": 20 * reports, "build_s": 0.1 * reports,
+        "seconds": 60.0, "disk": {"index_mb": 1.0, "cache_mb": 2.0},
+        "add": {"index_s": 1.5, "process_s": 7.0, "texts_encoded": 40, "report_units": 20},
+        "inproc": {"encode_ms": {"p50": encode}, "after_encode_ms": {"p50": 1.0},
+                   "dense_search_ms": {"p50": 0.4}, "units": 20 * reports},
+        "served": {"ready_s": 8.0, "peak_rss_mb": rss, "rss_mb": rss,
+                   "load": [phase("c1", encode + beyond, 50.0), phase("c1-scoped", encode + beyond - 1, 55.0),
+                            phase("c16", 200.0, 120.0), phase("c64", 500.0, 150.0)]},
+    }  # fmt: skip
+
+
+def test_library_report_prints_every_target_per_size() -> None:
+    sizes = [_size(1, beyond=3.0), _size(100, beyond=3.5), _size(1000, beyond=5.0, rss=1600.0)]
+    sizes = [{**size, "summary": summarise_size(size)} for size in sizes]
+    results = {"sizes": sizes, "total_s": 600.0, "pinning": "not pinned", "loadgen": "wrk",
+               "machine": {"cpu": "x", "cores": 2, "load_before": [0.1, 0.1, 0.1]}}  # fmt: skip
+    report = format_library_report(results)
+    checks = {(check["name"], check["reports"]): check["met"] for check in report["targets"]}
+    assert len(checks) == len(LIBRARY_TARGETS) + 1  # the work beyond the model: with 1 and with 1,000
+    beyond = LIBRARY_TARGETS[0].name
+    assert checks[(beyond, 1)] and not checks[(beyond, 1000)]
+    assert not checks[("server peak RSS", 1000)] and checks[("cold start to `/healthz` 200", 1000)]
+    text = report["text"]
+    assert "| Measure | 1 report | 100 reports | 1,000 reports | Target | |" in text
+    for target in LIBRARY_TARGETS:
+        assert target.text in text
+    assert "met (1), **missed** (1,000)" in text and "| 3.00 ms | 3.50 ms | 5.00 ms |" in text
+    assert sizes[2]["summary"]["dense_ms_per_10k_units"] == 0.2 and "whole run: 10.0 minutes" in text
+
+
+def test_library_phases_alternate_scoped_and_unscoped_turns() -> None:
+    plan = LibraryPlan()
+    questions = [f"q{i}" for i in range(plan.questions_per_size)]
+    phases = latency_phases(plan, questions, scope=["seed"])
+    assert [p["name"] for p in phases] == ["c1", "c1-scoped", "c1-scoped", "c1", "c16", "c64"]
+    assert all(p.get("docs") == ["seed"] for p in phases if p["name"] == "c1-scoped")
+    assert not any("docs" in p for p in phases if p["name"] != "c1-scoped")
+    sent = [q for p in phases for q in p["questions"]]
+    assert len(sent) == len(set(sent)) == plan.questions_per_size  # no answer comes from the cache
+    args = build_parser().parse_args(["bench", "--library"])
+    assert args.library and args.out == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.ranking import Ranker, RankingConfig
+from qa.ranking import TOP_CANDIDATES, Ranker, RankingConfig
 from qa.search import Searcher
 
 
@@ -23,9 +23,19 @@ def test_fused_ranking_is_best_first_and_covers_every_passage(searcher: Searcher
     encoded = searcher.encode([query.dense_text])
     ranking = searcher.rank(query, encoded)
     scores = [score for _, score in ranking.ranked]
-    assert len(ranking.ranked) == len(searcher.corpus.passages)
+    assert TOP_CANDIDATES <= len(ranking.ranked) < len(searcher.corpus.passages)  # only the best are kept
     assert scores[:10] == sorted(scores[:10], reverse=True)
     assert searcher.corpus.passages[ranking.ranked[0][0]].id == "16"
+    # Past the rerank, exactly the order a stable sort of every passage's fused score gives.
+    ranker, config = searcher.ranker, searcher.config.ranking
+    dense, keyword = ranker.unit_scores(encoded.vectors[0], query.tokens)
+    if not query.asks_definition:
+        dense = np.where(ranker.is_entry, dense * config.entry_weight, dense)
+    fused = ranker.fused_scores(dense, keyword, config)
+    full = [int(p) for p in np.argsort(-fused, kind="stable")]
+    kept = [p for p, _ in ranking.ranked]
+    assert kept[config.rerank_depth :] == full[config.rerank_depth : len(kept)]
+    assert set(kept[: config.rerank_depth]) == set(full[: config.rerank_depth])
 
 
 def test_rerank_off_keeps_the_fused_order(searcher: Searcher) -> None:
