@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -121,8 +122,7 @@ def named_rows(question: str, table: Table) -> list[Row]:
     forgiven); a longer name wins over one inside it ('Kingston upon Thames' over 'Thames')."""
     words = _folded(question).split()
     found: list[tuple[int, int, Row]] = []
-    for row in table.data_rows:
-        name = _folded(row.name).split()
+    for row, name in _folded_names(table):
         if not name:
             continue
         for start in range(len(words) - len(name) + 1):
@@ -139,8 +139,9 @@ def _inside(item: tuple[int, int, Row], other: tuple[int, int, Row]) -> bool:
     return other[0] <= item[0] and item[1] <= other[1] and other[1] - other[0] > item[1] - item[0]
 
 
-def _column_stems(column: Column) -> list[str]:
-    return _stems(column.label)
+@lru_cache(maxsize=4096)
+def _column_stems(column: Column) -> tuple[str, ...]:
+    return tuple(_stems(column.label))
 
 
 def best_column(table: Table, stems: Sequence[str]) -> Column | None:
@@ -161,8 +162,23 @@ def best_column(table: Table, stems: Sequence[str]) -> Column | None:
 
 def is_about(table: Table, stems: Sequence[str]) -> bool:
     """Do the question's words name the table: its caption, a column or what its rows are?"""
-    words = _stems(" ".join([table.caption, table.header]))
-    return _matches(stems, words) > 0
+    return _matches(stems, _caption_stems(table)) > 0
+
+
+# What a table's names read as, worked out once per table rather than once per question.
+@lru_cache(maxsize=1024)
+def _folded_names(table: Table) -> tuple[tuple[Row, tuple[str, ...]], ...]:
+    return tuple((row, tuple(_folded(row.name).split())) for row in table.data_rows)
+
+
+@lru_cache(maxsize=1024)
+def _caption_stems(table: Table) -> tuple[str, ...]:
+    return tuple(_stems(" ".join([table.caption, table.header])))
+
+
+@lru_cache(maxsize=4096)
+def _name_stems(name: str) -> frozenset[str]:
+    return frozenset(_stems(name))
 
 
 # ---------------------------------------------------------------------------
@@ -380,7 +396,7 @@ def _counts_rows(question: str, table: Table) -> bool:
 
 
 def _names_row(stem: str, rows: Sequence[Row]) -> bool:
-    return any(stem in _stems(row.name) for row in rows)
+    return any(stem in _name_stems(row.name) for row in rows)
 
 
 def answer_from_tables(question: str, ranked: Sequence[Passage], *, top: int = 3) -> TableAnswer | None:
