@@ -151,7 +151,15 @@ class Searcher:
         ranking = self.rank(query, encoded, scope)
         cited = self._cited_in(query, scope)
         if cited is not None:
-            return self.lookup(query, ranking, k, cited)
+            lookup = self.lookup(query, ranking, k, cited)
+            # "the total in Table 1": a question that names a table is computed over it.
+            first = replace(ranking, ranked=[(cited, 1.0)] + [r for r in ranking.ranked if r[0] != cited])
+            computed = (
+                self.table_answer(query, first, lookup, k)
+                if self.corpus.passages[cited].kind == "table"
+                else None
+            )
+            return computed or lookup
         result = self.passage_answer(query, encoded, ranking, k)
         return self.table_answer(query, ranking, result, k) or result
 

@@ -44,7 +44,7 @@ class TableAnswer:
 class Ask:
     """What a question asks of a table, read from its words alone."""
 
-    operation: str  # compare, top, bottom, above, below, zero, most, least, total
+    operation: str  # compare, top, bottom, equal, above, below, missing, zero, most, least, total
     number: float | None = None
     inclusive: bool = False  # "at least 3" / "at most 3"
 
@@ -54,6 +54,7 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("compare", r"\b(?:compare|comparison|versus|vs)\b|\bdifference between\b", False),
     ("top", rf"\btop\s+{_N}\b|\b{_N}\s+(?:highest|largest|biggest|most)\b", False),
     ("bottom", rf"\bbottom\s+{_N}\b|\b{_N}\s+(?:lowest|smallest|fewest|least)\b", False),
+    ("equal", rf"\b(?:exactly|precisely|just|only)\s+{_N}\b|\bequal\s+to\s+{_N}\b", False),
     ("above", rf"\bat\s+least\s+{_N}\b|\b{_N}\s+or\s+more\b", True),
     (
         "above",
@@ -63,6 +64,11 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("below", rf"\bat\s+most\s+{_N}\b|\b{_N}\s+or\s+(?:fewer|less)\b", True),
     ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
     ("below", rf"\b(?:under|below)\s+{_N}\b", False),
+    (
+        "missing",
+        r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing|left empty)\b",
+        False,
+    ),
     ("zero", r"\b(?:no|zero|none|nil|without)\b|\bn[o']t\b(?:\s+\w+){0,2}\s+any\b", False),
     ("any", r"\bany\b", False),
     ("most", r"\b(?:most|highest|largest|greatest|biggest|maximum|max|top|leading)\b", False),
@@ -305,7 +311,20 @@ _CONDITIONS: dict[tuple[str, bool], tuple[str, Callable[[float, float], bool]]] 
     ("below", False): ("fewer than", lambda value, n: value < n),
     ("below", True): ("at most", lambda value, n: value <= n),
     ("zero", False): ("", lambda value, n: value == 0),
+    ("equal", False): ("exactly", lambda value, n: value == n),
 }
+
+
+def _missing(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+    """Rows whose cell is blank: 'not given', never read as 0 (the named column's, else any)."""
+    columns = [values.column] if values.blank else list(table.value_columns)
+    blanks = [(row, column) for column in columns for row in _values(table, column).blank]
+    if not blanks:
+        return None
+    listed = "; ".join(table.row_text(row) for row in dict.fromkeys(row for row, _ in blanks))
+    labels = ", ".join(dict.fromkeys(column.label for _, column in blanks))
+    text = f"{labels} not given for {len(blanks)} of {_of_rows(table)}: {listed}."
+    return _answer(table, text, [row for row, _ in blanks], f"rows with {labels} not given")
 
 
 def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
@@ -354,6 +373,8 @@ _BY_OPERATION: dict[str, Callable[[Table, _Values, Ask], TableAnswer | None]] = 
     "above": _meeting,
     "below": _meeting,
     "zero": _meeting,
+    "equal": _meeting,
+    "missing": _missing,
 }
 
 

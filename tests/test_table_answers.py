@@ -147,6 +147,24 @@ def test_made_up_table_conditions_compare_and_top() -> None:
     assert compared.rows == ("North", "South") and "South has 15 more Heroin seizures" in compared.text
 
 
+def test_made_up_table_exactly_and_blank_cells() -> None:
+    assert _ask("which regions had exactly 45 heroin seizures", SEIZURES).rows == ("North",)
+    blank = _ask("Which region has no figure given for heroin seizures?", SEIZURES)
+    assert blank.rows == ("East",) and "Heroin seizures not given" in blank.text and " 0" not in blank.text
+
+
+def test_exactly_and_not_given_on_table_1(crackhouses: Table) -> None:
+    one = _ask("How many boroughs had exactly one closure order granted?", crackhouses)
+    assert one.rows == ("Ealing", "Enfield", "Hammersmith & Fulham", "Havering", "Lewisham", "Merton")
+    missing = _ask("Which borough had closure orders granted but no figure given for closures?", crackhouses)
+    assert missing.rows == ("Lambeth",) and "Crackhouse closed not given" in missing.text
+
+
+def test_a_question_naming_the_table_is_computed_over_it(searcher: Searcher) -> None:
+    result = searcher.ask("How many crackhouses were closed in total according to Table 1?")
+    assert result.table is not None and "52 in total" in result.table.text
+
+
 def test_made_up_percentages_one_value_column() -> None:
     highest = _ask("Which offence has the highest detection rate?", RATES)
     assert highest.rows == ("Robbery",) and "Detection rate 20%" in highest.text
