@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
-from qa.features import CorpusFeatures, folded
+from qa.features import CorpusFeatures, folded, home_place
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
@@ -98,6 +100,19 @@ class Reader:
     def has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is it the place the table's rows make up?"""
         return folded(name) in self.features.passages[position].rows
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
+    def words_around(self, position: int) -> frozenset[str]:
+        """Stems a passage answers to: its own, its acronyms' expansions ('DIP' brings Drugs
+        Intervention Programme), and what names its whole report (title, committee, home place)."""
+        corpus = self.analyzer.corpus
+        passage = corpus.passages[position]
+        report = corpus.report_of(passage)
+        acronyms = corpus.acronyms_of(passage.doc)
+        expansions = [long for short, long in acronyms.items() if short in passage.text]
+        header = [report.title, report.committee, report.by, report.author, home_place(report)]
+        text = " ".join([passage.section, passage.heading, passage.text, *expansions, *header])
+        return frozenset(tokenize(re.sub(r"[^\w\s]", " ", text)))
 
     def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
         """Does the passage speak of a year in this span? The report's own year always counts: a
@@ -192,6 +207,26 @@ class OtherLabel(Rule):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NameElsewhere(Rule):
+    """A place the question names ('in Hampshire') that the closest passage does not: it may speak
+    of somewhere else. The report's own place and header (title, committee, author) are everywhere."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        words = reader.words_around(evidence.position)
+        missing = [
+            place
+            for place in evidence.query.named_places
+            if (forms := _forms(place)) and not forms <= words and not any(w.isdigit() for w in forms)
+        ]
+        return listed(missing)
+
+
+def _forms(name: str) -> frozenset[str]:
+    """A name's words and stems ('Hammersmith & Fulham' -> hammersmith, fulham)."""
+    return frozenset(tokenize(re.sub(r"[^\w\s]", " ", name)))
+
+
+@dataclass(frozen=True, kw_only=True)
 class OtherYears(Rule):
     """The question asks about years the passage does not speak of."""
 
@@ -267,6 +302,11 @@ def default_rules() -> tuple[Rule, ...]:
             for kind in ("number", "money", "date", "person")
         ),
         OtherLabel(name="other_label", reason="The closest passage never mentions {what}."),
+        NameElsewhere(
+            name="name_elsewhere",
+            outcome=LOW,
+            reason="The closest passage does not mention {what}, so it may not answer for it.",
+        ),
         OtherYears(name="other_years", reason="The closest passage says nothing about {what}."),
         Unmentioned(name="unmentioned", reason="The closest passage never mentions {what}."),
         Uncounted(name="uncounted", reason="The closest passage gives no figure for {what}."),

@@ -43,7 +43,7 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 7  # 6: per-passage features saved; 7: keyword tokens fold no report's compounds
+INDEX_FORMAT = 8  # 6: features saved; 7: no report compound folded; 8: "laboratories" not read as "labour"
 MANIFEST_FILE = "manifest.json"
 DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"

@@ -27,7 +27,7 @@ _SPELLING = [
     (re.compile(r"\bprograms?\b"), "programme"),
     (re.compile(r"\b(off|def)ense(s)?\b"), r"\1ence\2"),
     (re.compile(r"\bcent(er)(s)?\b"), r"centre\2"),
-    (re.compile(r"\b(behavi|neighb|lab|hon|fav|col)or"), r"\1our"),
+    (re.compile(r"\b(behavi|neighb|lab|hon|fav|col)or(?=s?\b|ed\b|ing\b|ful|ite|able\b|hood)"), r"\1our"),
     (re.compile(r"\bco-?operat"), "cooperat"),
     (re.compile(r"\bco-?ordinat"), "coordinat"),
     (re.compile(r"\bre-?offend"), "reoffend"),

@@ -105,3 +105,12 @@ def test_three_outcomes(searcher: Searcher) -> None:
 def test_a_yes_no_question_about_what_the_passage_never_says_is_only_the_closest(searcher: Searcher) -> None:
     result = searcher.ask("Is cannabis legal?")
     assert result.answered and result.confidence == "low" and "'legal'" in result.reason
+
+
+def test_a_place_the_passage_never_names_lowers_confidence(searcher) -> None:  # noqa: ANN001
+    """The report names Hampshire once; its cannabis-factory paragraph does not: the closest passage,
+    not a confident answer for Hampshire."""
+    result = searcher.ask("How many cannabis factories have been found in Hampshire?")
+    assert result.answered and result.confidence == "low" and result.rule == "name_elsewhere"
+    assert "Hampshire" in result.reason
+    assert searcher.ask("How many cannabis factories were found in London?").confidence == "high"
