@@ -315,9 +315,10 @@ _CONDITIONS: dict[tuple[str, bool], tuple[str, Callable[[float, float], bool]]] 
 }
 
 
-def _missing(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
+def _missing(table: Table, column: Column | None) -> TableAnswer | None:
     """Rows whose cell is blank: 'not given', never read as 0 (the named column's, else any)."""
-    columns = [values.column] if values.blank else list(table.value_columns)
+    named = column is not None and bool(_values(table, column).blank)
+    columns = [column] if named else list(table.value_columns)
     blanks = [(row, column) for column in columns for row in _values(table, column).blank]
     if not blanks:
         return None
@@ -374,7 +375,6 @@ _BY_OPERATION: dict[str, Callable[[Table, _Values, Ask], TableAnswer | None]] = 
     "below": _meeting,
     "zero": _meeting,
     "equal": _meeting,
-    "missing": _missing,
 }
 
 
@@ -405,6 +405,8 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         ask.operation == "any" or ask.operation == "total" and _counts_rows(question, table)
     ):
         ask = Ask("above", 0)  # "how many boroughs closed crackhouses": the rows with more than none
+    if ask is not None and ask.operation == "missing":
+        return _missing(table, column)  # blanks in whichever column has them, if none is named
     if ask is None or ask.operation == "compare" or column is None:
         return None
     return _BY_OPERATION[ask.operation](table, _values(table, column), ask)
