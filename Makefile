@@ -25,7 +25,7 @@ browsers:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v wrk >/dev/null || { \
 	  echo "installing Debian's wrk for the benchmark's load-script test"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 build: install
 	$(VENV)/bin/qa build
