@@ -10,6 +10,7 @@ import os
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from qa.client import ServerAsker, ServerError, find_server, server_url
@@ -400,28 +401,29 @@ def _rebuild(settings: Settings) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from qa.library import LibraryError, add_reports
+    from qa.library import add_reports
 
-    settings = _settings(args)
-    try:
-        added = add_reports(settings, [Path(f) for f in args.files], _rebuild, replace=args.replace)
-    except LibraryError as error:
-        print(f"error: {error}; the library is unchanged", file=sys.stderr)
-        return 2
-    print(f"added {', '.join(added)}")
-    return 0
+    files = [Path(f) for f in args.files]
+    return _change_library(
+        args, lambda s: "added " + ", ".join(add_reports(s, files, _rebuild, replace=args.replace))
+    )
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from qa.library import LibraryError, remove_report
+    from qa.library import remove_report
 
-    settings = _settings(args)
+    return _change_library(args, lambda s: remove_report(s, args.doc, _rebuild) or f"removed {args.doc}")
+
+
+def _change_library(args: argparse.Namespace, change: Callable[[Settings], str]) -> int:
+    """Run one library change; a refusal is one line, and the library is as it was."""
+    from qa.library import LibraryError
+
     try:
-        remove_report(settings, args.doc, _rebuild)
+        print(change(_settings(args)))
     except LibraryError as error:
         print(f"error: {error}; the library is unchanged", file=sys.stderr)
         return 2
-    print(f"removed {args.doc}")
     return 0
 
 

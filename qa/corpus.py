@@ -49,6 +49,11 @@ class Span:
     text: str
 
 
+def line_offsets(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each line of a passage text."""
+    return list(_line_spans(text))
+
+
 def _line_spans(text: str) -> Iterable[tuple[int, int]]:
     offset = 0
     for line in text.split("\n"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.config import Settings
-from qa.corpus import Report, ReportFormatError, parse_report, seed_files
+from qa.corpus import Report, ReportFormatError, load_report, seed_files
 
 MAX_REPORT_BYTES = 2 * 1024 * 1024  # the archive's pages are a few KB; 2 MB is far past any of them
 DOC_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,199}")  # a file name stem: no path characters
@@ -47,17 +47,10 @@ def read_candidate(path: Path) -> Candidate:
     if size > MAX_REPORT_BYTES:
         raise LibraryError(f"{path.name}: {size:,} bytes is over the {MAX_REPORT_BYTES:,}-byte limit")
     doc = check_doc(path.stem)
-    data = path.read_bytes()
-    if b"\0" in data:
-        raise LibraryError(f"{path.name}: binary data, not a report text")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise LibraryError(f"{path.name}: not UTF-8 text") from error
-    try:
-        report = parse_report(text, slug=doc)
+        report = load_report(path)  # binary, not UTF-8, no report structure: NotAReport
     except ReportFormatError as error:
-        raise LibraryError(f"{path.name}: not a report ({error})") from error
+        raise LibraryError(f"not a report: {error}") from error
     return Candidate(source=path, doc=doc, report=report)
 
 

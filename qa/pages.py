@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from qa.config import PROJECT_ROOT
 from qa.conversation import ask_in_context
-from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id
+from qa.corpus import AmbiguousId, Corpus, Passage, Report, canonical_id, line_offsets
 from qa.followup import example_candidates, lookup_example
 from qa.schemas import AskContext, AskRequest, AskResponse, Citation
 from qa.service import AnswerService
@@ -105,14 +105,6 @@ def passage_name(passage: Passage) -> str:
     return passage.label
 
 
-def _line_offsets(text: str) -> list[tuple[int, int]]:
-    offsets, start = [], 0
-    for line in text.split("\n"):
-        offsets.append((start, start + len(line)))
-        start += len(line) + 1
-    return offsets
-
-
 def _overlaps(span: tuple[int, int], highlight: tuple[int, int] | None) -> bool:
     return highlight is not None and span[0] < highlight[1] and highlight[0] < span[1]
 
@@ -130,7 +122,7 @@ def _pieces(text: str, start: int, end: int, highlight: tuple[int, int] | None) 
 def text_blocks(text: str, highlight: tuple[int, int] | None = None) -> list[Block]:
     """Lines become paragraphs; consecutive '• ' lines become one bulleted list."""
     blocks: list[Block] = []
-    for start, end in _line_offsets(text):
+    for start, end in line_offsets(text):
         bullet = text.startswith("• ", start)
         pieces = _pieces(text, start + 2 if bullet else start, end, highlight)
         kind = "ul" if bullet else "p"
@@ -155,7 +147,7 @@ def _table_view(passage: Passage, highlight: tuple[int, int] | None) -> TableVie
 
 
 def _terms(passage: Passage, report: Report, highlight: tuple[int, int] | None) -> list | None:
-    lines = _line_offsets(passage.text)
+    lines = line_offsets(passage.text)
     if len(report.abbreviations) * 2 != len(lines):
         return None
     return [

@@ -9,7 +9,7 @@ from functools import lru_cache
 from itertools import combinations
 from math import comb
 
-from qa.corpus import Passage
+from qa.corpus import Passage, line_offsets
 
 # A token that starts a cell: a number as tables print them (£1,200, -3, 12.5%, (4)) or a
 # placeholder for "nothing here" (-, –, n/a, ..).
@@ -215,20 +215,12 @@ def _label(name: str) -> str:
     return " ".join(words)
 
 
-def _line_offsets(text: str) -> list[tuple[int, int]]:
-    offsets, start = [], 0
-    for line in text.split("\n"):
-        offsets.append((start, start + len(line)))
-        start += len(line) + 1
-    return offsets
-
-
 def read_table_text(text: str, passage_id: str = "", doc: str = "") -> Table | None:
     """Read 'caption\\nheader\\nrow\\nrow...' into a Table; None when it has no data rows."""
     lines = text.split("\n")
     if len(lines) < 3:
         return None
-    offsets = _line_offsets(text)[2:]
+    offsets = line_offsets(text)[2:]
     splits = [split_row(line) for line in lines[2:]]
     width = _value_width([cells for _, cells in splits])
     if width == 0:
