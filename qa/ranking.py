@@ -25,6 +25,11 @@ class RankingConfig:
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
 
 
+# Units FAISS returns by score; the rest take the last one's score. Every unit of a library up to
+# a few hundred reports; past that, sorting every unit cost more than the rest of search.
+DENSE_CANDIDATES = 4000
+
+
 @dataclass(frozen=True, kw_only=True)
 class Scope:
     """Some reports of the library: FAISS's selector for their units, and masks of their units and
@@ -127,12 +132,13 @@ class Ranker:
         """Dense and keyword scores of every unit; outside the scope dense is -1 and keyword 0,
         and neither FAISS nor BM25 scores those units (ID selector, weight mask)."""
         total = self.index.dense.ntotal
+        count = total if scope is None else scope.count
+        nearest = min(count, DENSE_CANDIDATES)
+        params = None if scope is None else faiss.SearchParameters(sel=scope.selector)
+        scores, ids = self.index.dense.search(vector.reshape(1, -1), nearest, params=params)
         unit_dense = np.full(total, -1.0, dtype=np.float32)
-        if scope is None:
-            scores, ids = self.index.dense.search(vector.reshape(1, -1), total)
-        else:
-            params = faiss.SearchParameters(sel=scope.selector)
-            scores, ids = self.index.dense.search(vector.reshape(1, -1), scope.count, params=params)
+        if nearest < count:  # a large library: the units past the nearest are no closer than it
+            unit_dense[slice(None) if scope is None else scope.units] = scores[0][-1]
         unit_dense[ids[0]] = scores[0]
         if keyword_tokens:
             mask = None if scope is None else scope.units.astype(np.float32)

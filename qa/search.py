@@ -185,7 +185,11 @@ class Searcher:
     def table_answer(self, query: Query, ranking: Ranking, result: Result, k: int) -> Result | None:
         """An aggregate question over a table that ranks high is answered by computing over it; a
         decline over a name, year or label the table lacks stands."""
-        ranked = ranking.ranked + ranking.later_tables  # the ranked passages, then any other table
+        # The ranked passages, then the other tables of the reports that rank first: a library's
+        # tables elsewhere are not read for every question.
+        leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:k]}
+        later = [(p, score) for p, score in ranking.later_tables if self.corpus.passages[p].doc in leading]
+        ranked = ranking.ranked + later
         computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
         if computed is None:
             return None

@@ -46,3 +46,27 @@ def test_rerank_off_keeps_the_fused_order(searcher: Searcher) -> None:
     config = RankingConfig(rerank_weight=0.0)
     fused = ranker.fuse(dense, keyword, config)
     assert ranker.rerank(fused, encoded.tokens[0], config) == fused
+
+
+def test_a_large_library_scores_units_past_the_nearest_at_the_last_nearest_score(search_index) -> None:  # noqa: ANN001
+    """Past DENSE_CANDIDATES units, FAISS returns the nearest only; the others take the last score,
+    so no far unit outranks a near one and nothing is sorted twice."""
+    import numpy as np
+
+    from qa import ranking
+    from qa.ranking import Ranker
+
+    ranker = Ranker(search_index)
+    vector = search_index.unit_vectors()[5]
+    exact, _ = ranker.unit_scores(vector, [])
+    original = ranking.DENSE_CANDIDATES
+    ranking.DENSE_CANDIDATES = 40
+    try:
+        approximate, _ = ranker.unit_scores(vector, [])
+    finally:
+        ranking.DENSE_CANDIDATES = original
+    nearest = np.argsort(-exact)[:40]
+    assert np.allclose(approximate[nearest], exact[nearest])
+    floor = np.sort(exact)[::-1][39]
+    others = np.setdiff1d(np.arange(len(exact)), nearest)
+    assert np.allclose(approximate[others], floor) and (exact[others] <= floor + 1e-6).all()
