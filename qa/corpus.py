@@ -142,7 +142,7 @@ _TITLE_REF = re.compile(
 
 
 def canonical_id(ref: str, sections: Iterable[Section] = ()) -> str:
-    """Normalise how people write a citation: '¶16', 'para 16', 'D 4', 'Table 1' -> '16', 'D4', 'table-1'.
+    """Normalise how people write a citation: '¶12', 'para 12', 'C 3', 'Table 2' -> '12', 'C4', 'table-1'.
 
     With a report's `sections`, a section named by its title resolves to its letter:
     'financial implications 4' -> 'D4' in a report whose section D is "Financial implications".
@@ -187,7 +187,7 @@ _SHORT_THEN_LONG = re.compile(r"\b([A-Z][A-Z\-]{1,9})\s+\(([A-Z][^()]{3,80})\)")
 
 
 def acronym_definitions(text: str) -> list[tuple[str, str]]:
-    """Acronyms a text defines in passing: 'Problem Drug Users (PDUs)', 'CIDA (Concerted ... Group)'."""
+    """Acronyms a text defines in passing: 'Road Safety Officers (RSOs)', 'PCSO (Police Community ...)'."""
     found: list[tuple[str, str]] = []
     for long, short in _LONG_THEN_SHORT.findall(text):
         letters = short.removesuffix("s").replace("-", "")

@@ -103,7 +103,7 @@ class Reader:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
     def words_around(self, position: int) -> frozenset[str]:
-        """Stems a passage answers to: its own, its acronyms' expansions ('DIP' brings Drugs
+        """Stems a passage answers to: its own, its acronyms' expansions ('RSO' brings Road
         Intervention Programme), and what names its whole report (title, committee, home place)."""
         corpus = self.analyzer.corpus
         passage = corpus.passages[position]
@@ -145,11 +145,11 @@ class Rule:
 
 @dataclass(frozen=True, kw_only=True)
 class UnknownName(Rule):
-    """A capitalised name or a year the report never uses ('in Birmingham', 'in 2010')."""
+    """A capitalised name or a year the report never uses ('in Leeds', 'in 2010')."""
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
         # Judged by the candidate passage's own report: another report of the library naming
-        # Birmingham does not make this one speak of it.
+        # Leeds does not make this one speak of it.
         analyzer = reader.analyzer
         doc = analyzer.corpus.passages[evidence.position].doc
         return listed(analyzer.unknown_in(doc, evidence.query.names))
@@ -208,7 +208,7 @@ class OtherLabel(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class NameElsewhere(Rule):
-    """A place the question names ('in Hampshire') that the closest passage does not: it may speak
+    """A place the question names ('in Kent') that the closest passage does not: it may speak
     of somewhere else. The report's own place and header (title, committee, author) are everywhere."""
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:

@@ -67,7 +67,7 @@ _IN_PLACE = re.compile(r"\b(?:in|across|throughout|within)\s+([A-Z][a-z]+)\b")
 
 def home_place(report: Report) -> str:
     """The place a report is about: the capitalised name it most often puts after 'in', 'across'...
-    ('in London'). A table of its districts makes up that place."""
+    ('in Leeds'). A table of its districts makes up that place."""
     counts = Counter(name for p in report.passages for name in _IN_PLACE.findall(p.text))
     named = [(count, name) for name, count in counts.items() if count >= HOME_PLACE_MIN_MENTIONS]
     return max(named)[1] if named else ""
@@ -121,7 +121,7 @@ def _passage_features(
 ) -> PassageFeatures:
     report = corpus.report_of(passage)
     present = report.date.year if report.date is not None else None
-    expansions = analyzer.expand(" ".join(counted))  # "BOCUs" counts boroughs
+    expansions = analyzer.expand(" ".join(counted))  # "RSOs" counts officers
     rows = f"{folded(passage.text)} {folded(homes.get(passage.doc, ''))}" if passage.kind == "table" else ""
     return PassageFeatures(
         stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
@@ -138,7 +138,8 @@ def _place_tokens(places: list[str], encoder: TokenEncoder) -> np.ndarray:
     """Token vectors of the places the reports name, each read in a short sentence."""
     if not places:
         return np.zeros((0, encoder.dimension), dtype=np.float32)
-    encoded = encoder.encode_tokens([f"drug crime in {place}" for place in places])
+    # A neutral sentence, so a place reads as a place whatever a report is about.
+    encoded = encoder.encode_tokens([f"people who live in {place}" for place in places])
     rows = [
         tokens[len(tokens) - len(encoder.word_pieces(place.lower())) :]  # the place's own pieces
         for tokens, place in zip(encoded.tokens, places, strict=True)

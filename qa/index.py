@@ -43,7 +43,7 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 8  # 6: features saved; 7: no report compound folded; 8: "laboratories" not read as "labour"
+INDEX_FORMAT = 9  # 8: "laboratories" not read as "labour"; 9: places read in a neutral sentence
 MANIFEST_FILE = "manifest.json"
 DENSE_FILE = "dense.faiss"
 UNITS_FILE = "units.json"

@@ -14,7 +14,7 @@ _LABEL_NUMBER = re.compile(
     r"schedule|part|page|level|tier|category|grade|class)\s*['‘’]?\d+(?:\s*\(\d+\))?",
     re.I,
 )
-_HAS_PERSON = re.compile(  # a title and a name: "Assistant Commissioner Ghaffur", "Sir Ian Blair"
+_HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir John Smith"
     r"\b(?:Sir|Lord|Lady|Baroness|Dame|Mr|Mrs|Ms|Miss|Dr|Professor|Commissioner|Secretary|Minister|"
     r"Mayor|Chair|Chairman|Director|Commander|Superintendent|Inspector|Sergeant|Constable)\.?\s+"
     r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
@@ -51,8 +51,8 @@ _WORD_OR_NUMBER = re.compile(r"£?\d[\d,.]*%?|[A-Za-z][A-Za-z'\-]*|\(\d+\)")
 
 def counted_words(passage: Passage, after: int = 3, before: int = 1) -> list[str]:
     """What a passage's figures count: the content words next to each number, in its sentence
-    ('30,000 police officers' -> police, officers; 'companies (of which there are 950 in London)'
-    -> companies, london). A table counts what its caption and header name."""
+    ('300 fire engines' -> fire, engines; 'stations (of which there are 40 in the county)'
+    -> stations, county). A table counts what its caption and header name."""
     if passage.kind == "table":
         return _WORD_OR_NUMBER.findall(" ".join(passage.text.split("\n")[:2]))
     words: list[str] = []

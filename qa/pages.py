@@ -187,7 +187,7 @@ class OutlineItem:
 
 
 def _slug(title: str, used: set[str]) -> str:
-    """A unique anchor for a heading: 's-hydroponic-cultivation-of-cannabis'."""
+    """A unique anchor for a heading: 's-road-safety-campaigns'."""
     base = "s-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "section")
     slug, n = base, 1
     while slug in used:

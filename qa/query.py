@@ -42,11 +42,11 @@ class Query:
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
     predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
-    placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["glasgow"]
+    placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["leeds"]
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
-    named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of London"]
-    names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Birmingham"]
+    named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of Leeds"]
+    names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Leeds"]
     named_docs: tuple[str, ...] = ()  # reports the question names ("the 22 July 2004 lease report")
 
 
@@ -83,7 +83,7 @@ _ASKS_PERSON = re.compile(
 
 
 # "Which Home Secretary ...": a capitalised office is a post one person holds. Lowercase ("which
-# borough commander said ...") it usually asks which borough.
+# district commander said ...") it usually asks which district.
 _ASKS_WHICH_OFFICE = re.compile(
     r"^\W*[Ww]hich\s+(?:[A-Z][a-z]+\s+){0,2}?(?:Commissioner|Secretary|Minister|Mayor|Chair|Chairman|"
     r"Director|Commander|Superintendent|President)\b"
@@ -121,7 +121,7 @@ _MEASURE_WORDS = frozenset(
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
 )
-# General words that name no thing: "what are the problems with DTTOs" asks about DTTOs, and no
+# General words that name no thing: "what are the problems with RSOs" asks about RSOs, and no
 # passage needs to say "problems" to answer it.
 GENERAL_WORDS = frozenset(
     "problem problems issue issues matter matters thing things stuff work works working way ways kind "
@@ -151,7 +151,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
     match = match or _WHAT_IS.search(question)
     if match is None and (match := _YES_NO.search(question)):
-        limit = 1  # "is ketamine a controlled drug": only the subject is sure to be a noun
+        limit = 1  # "is speeding a criminal offence": only the subject is sure to be a noun
     if match is not None:
         asked = match.group(1)
     elif _is_keyword_query(question):
@@ -161,7 +161,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     asked = re.sub(r"\([^)]*\)", " ", asked)  # an aside in brackets is not what is asked about
     asked = _MEASURE_OF.sub("", normalise(asked))  # "the number of deaths": deaths
     asked = re.sub(r"^\W*(?:the|a|an)\s+", "", asked)  # "a place in rehab": place
-    asked = in_report_terms(asked)  # 'weed farms' is asked as 'cannabis factories'
+    asked = in_report_terms(asked)  # 'cops' is asked as 'police officers'
     words: list[str] = []
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
         if word in STOPWORDS or word in _ADVERBS or len(words) == limit:
@@ -172,8 +172,8 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
 
 
 def predicate_words(question: str, limit: int = 3) -> list[str]:
-    """What a yes/no question says of its subject: 'is cannabis legal' -> legal; 'is ketamine a
-    controlled drug' -> controlled, drug. Empty for other questions."""
+    """What a yes/no question says of its subject: 'is speeding legal' -> legal; 'is speeding a
+    criminal offence' -> criminal, offence. Empty for other questions."""
     match = _YES_NO.search(question)
     if match is None or _COUNTED.search(question) or _ATTRIBUTE.search(question):
         return []
@@ -205,7 +205,7 @@ def asked_years(question: str) -> tuple[int, int] | None:
     return first, last
 
 
-# Labels that sort things into kinds: a drug's class, a tier, a numbered recommendation.
+# Labels that sort things into kinds: a vehicle's class, a tier, a numbered recommendation.
 _LABEL = re.compile(
     r"\b(class|category|schedule)\s*['\"‘’]?([a-c]|\d)\b['\"‘’]?"
     r"|\b(tier|recommendation)\s+(\d+)\b",
@@ -225,7 +225,7 @@ def labels_in(text: str) -> list[str]:
 
 
 def _is_keyword_query(question: str, most_words: int = 10) -> bool:
-    """'knife crime figures London 2005': a few words naming a topic, no question word."""
+    """'road accident figures Leeds 2005': a few words naming a topic, no question word."""
     words = re.findall(r"[A-Za-z0-9]+", question)
     return 0 < len(words) <= most_words and words[0].lower() not in _QUESTION_WORDS | STOPWORDS
 
@@ -237,7 +237,7 @@ _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|for\s+)?[A-Z]
 
 
 def coined_acronyms(corpus: Corpus) -> dict[str, str]:
-    """Initials a reader may coin for the report's longer names ('MMDP' for the Middle Market Drugs
+    """Initials a reader may coin for the report's longer names ('RSCP' for the Road Safety Camera
     Project), where the report itself defines no acronym with those letters."""
     coined: dict[str, str] = {}
     for passage in corpus.passages:
@@ -254,7 +254,7 @@ COMMON_ACRONYM_SHARE = 0.1  # chosen on tuning: 0.05-0.15 give the same figures
 
 
 def _common_acronym_expansions(corpus: Corpus, acronyms: dict[str, str], share: float) -> set[str]:
-    """Expansions of acronyms the report uses all over ('MPS'): spelling them out in a question only
+    """Expansions of acronyms the report uses all over ('RSO'): spelling them out in a question only
     pulls it towards the passages that define them (the summary, the list of abbreviations)."""
     texts = [p.text for p in corpus.passages]
     common = set()
@@ -373,7 +373,7 @@ class QueryAnalyzer:
         return self._join_compounds(question, corrections), corrections
 
     def _join_compounds(self, question: str, corrections: dict[str, str]) -> str:
-        """Two words the report writes as one ('crack houses' where it says 'crackhouses')."""
+        """Two words the report writes as one ('speed cameras' where it says 'speedcameras')."""
         words = list(_WORD.finditer(question))
         pieces, at, skip = [], 0, False
         for first, second in zip(words, words[1:], strict=False):
@@ -428,7 +428,7 @@ class QueryAnalyzer:
         return None
 
     def expand(self, question: str) -> list[str]:
-        """Expansions of the acronyms a question uses ('CDTB' -> 'Central Drug Trafficking Database')."""
+        """Expansions of the acronyms a question uses ('RSO' -> 'Road Safety Officer')."""
         found: list[str] = []
         for word in re.findall(r"[A-Za-z][A-Za-z\-]+", question):
             for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
@@ -499,7 +499,7 @@ class QueryAnalyzer:
         return not forms & (self.acronyms.keys() | self.coined.keys())
 
     def unknown_after_preposition(self, question: str) -> list[str]:
-        """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in glasgow'."""
+        """Lowercase words the report never uses right after 'in', 'at', 'from'...: 'in leeds'."""
         nicknames = _nickname_words(question)
         found = []
         for word in _LOCATIVE.findall(question):
@@ -511,7 +511,7 @@ class QueryAnalyzer:
         return found
 
     def named_places(self, question: str) -> list[str]:
-        """Capitalised names after in/at/for/from ('in the City of London', 'for Camden'), months,
+        """Capitalised names after in/at/for/from ('in the City of Leeds', 'for Harehills'), months,
         acronyms and nicknames aside."""
         nicknames = _nickname_words(question)
         names = []
@@ -529,7 +529,7 @@ class QueryAnalyzer:
 
     def analyse(self, question: str) -> Query:
         # A question that names its report keeps the name out of what is ranked and checked: it
-        # says where to look, not what to look for ("who wrote the Holly Royde paper?").
+        # says where to look, not what to look for ("who wrote the Riverside conference paper?").
         mention = self.names.mention(question)
         if mention is not None:
             question_read = without_phrases(question, mention.phrases) or question

@@ -254,7 +254,7 @@ def table_out(passage: Passage) -> TableOut | None:
 
 
 def _row_with_columns(passage: Passage, span: Span) -> str:
-    """A table row as an answer carries its column names ('Haringey: Crackhouse closed 17')."""
+    """A table row as an answer carries its column names ('Harehills: Cameras fitted 17')."""
     table = read_table(passage)
     row = next((row for row in table.rows if row.start == span.start), None) if table else None
     return table.row_text(row) if table and row else span.text

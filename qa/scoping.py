@@ -1,4 +1,4 @@
-"""Questions that name a report or a meeting ('in the Holly Royde paper', 'at the 29 May 2008 meeting')."""
+"""Questions that name a report or a meeting ('in the Riverside paper', 'at the 29 May 2008 meeting')."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class ReportNames:
     def __init__(self, corpus: Corpus) -> None:
         self.corpus = corpus
         # How many reports use each word anywhere: a word most of the library uses ('police',
-        # 'metropolitan') names no report; one only its own report uses ('Royde') does.
+        # 'metropolitan') names no report; one only its own report uses ('Riverside') does.
         self._reports_using = Counter(word for r in corpus.reports for word in _words_of(r))
         common = {w for w, n in self._reports_using.items() if n > max(1, COMMON_SHARE * len(corpus.reports))}
         self._titles = {r.slug: _own_words(r.title) - common for r in corpus.reports}
@@ -75,7 +75,7 @@ class ReportNames:
 
     def _named(self, words: set[str], names: dict[str, frozenset[str]]) -> set[str]:
         """Reports whose name the question holds: most of its own words, or two words that no
-        other report's name has ('Holly Royde' names one report without 'Home Office')."""
+        other report's name has ('Riverside Conference' names one report without 'Home Office')."""
         named = set()
         for doc, own in names.items():
             shared = own & words

@@ -31,7 +31,7 @@ class TableAnswer:
     text: str
     passage_id: str
     rows: tuple[str, ...]
-    operation: str  # a short note of what was computed: "most Crackhouse closed"
+    operation: str  # a short note of what was computed: "most Cameras fitted"
     span: Span  # where in the table passage to point: the first row used (else the caption)
     aggregate: bool = True  # computed over rows; False for one row's values
     doc: str = ""  # the report the table is from
@@ -76,7 +76,7 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("total", r"\b(?:total|totals|altogether|in all|all together|combined|sum|overall|add up)\b", False),
 )
 _HOW_MANY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|amount)\b", re.I)
-_HOW_MANY_OF = re.compile(r"\bhow many (\w+)", re.I)  # "how many boroughs ...": what is counted
+_HOW_MANY_OF = re.compile(r"\bhow many (\w+)", re.I)  # "how many districts ...": what is counted
 
 
 def read_ask(question: str) -> Ask | None:
@@ -99,7 +99,7 @@ def _number(word: str) -> float:
 
 
 def _stems(text: str) -> list[str]:
-    """Content stems, and each pair of words joined ('crack houses' -> 'crackhous')."""
+    """Content stems, and each pair of words joined ('speed cameras' -> 'speedcamera')."""
     words = re.findall(r"[a-z]+", normalise(text))
     joined = [a + b for a, b in zip(words, words[1:], strict=False)]
     return tokenize(" ".join(words)) + tokenize(" ".join(joined))
@@ -235,7 +235,7 @@ def _shown(value: float) -> str:
 
 
 def _of_rows(table: Table, count: int | None = None) -> str:
-    """'32 boroughs' with the table's own word for its rows."""
+    """'32 districts' with the table's own word for its rows."""
     total = len(table.data_rows) if count is None else count
     noun = table.row_noun
     return f"{total} {singular(noun) if total == 1 else noun}"
@@ -291,7 +291,7 @@ def _total(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
 
 
 def _total_of(table: Table, values: _Values) -> TableAnswer | None:
-    """The total over the rows the question names ('in Haringey and Newham')."""
+    """The total over the rows the question names ('in Harehills and Headingley')."""
     if not values.numbers:
         return None
     total = _shown(sum(value for _, value in values.numbers))
@@ -404,7 +404,7 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
     if ask is not None and (
         ask.operation == "any" or ask.operation == "total" and _counts_rows(question, table)
     ):
-        ask = Ask("above", 0)  # "how many boroughs closed crackhouses": the rows with more than none
+        ask = Ask("above", 0)  # "how many districts fitted cameras": the rows with more than none
     if ask is not None and ask.operation == "missing":
         return _missing(table, column)  # blanks in whichever column has them, if none is named
     if ask is None or ask.operation == "compare" or column is None:
@@ -413,7 +413,7 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
 
 
 def _counts_rows(question: str, table: Table) -> bool:
-    """Does 'how many X' count the table's rows ('how many boroughs') rather than a column?"""
+    """Does 'how many X' count the table's rows ('how many districts') rather than a column?"""
     counted = _HOW_MANY_OF.search(question)
     return bool(counted) and _matches(_stems(counted.group(1)), _stems(table.row_noun)) > 0
 

@@ -88,11 +88,11 @@ class Table:
 
     @property
     def row_noun(self) -> str:
-        """What the rows are, from the row-name column's header: 'Boroughs' -> 'boroughs'."""
+        """What the rows are, from the row-name column's header: 'Districts' -> 'districts'."""
         return plural(self.columns[0].label.lower()) if self.columns[0].label else "rows"
 
     def row_text(self, row: Row) -> str:
-        """'Haringey: Closure order granted 17, Crackhouse closed 17' (blanks 'not given')."""
+        """'Harehills: Cameras planned 17, Cameras fitted 17' (blanks 'not given')."""
         pairs = zip(self.value_columns, row.cells, strict=True)
         parts = [f"{column.label} {cell_text(cell)}" for column, cell in pairs]
         return f"{row.name}: {', '.join(parts)}"
@@ -103,7 +103,7 @@ def cell_text(cell: Cell) -> str:
 
 
 def plural(noun: str) -> str:
-    """A plural for a row-name header that is singular ('borough' -> 'boroughs')."""
+    """A plural for a row-name header that is singular ('district' -> 'districts')."""
     if not noun or noun.endswith("s"):
         return noun
     if re.search(r"[^aeiou]y$", noun):
@@ -132,7 +132,7 @@ def _is_value_token(token: str) -> bool:
 
 
 def split_row(line: str) -> tuple[str, list[str]]:
-    """'Camden 3 extensions 3 existing closure orders' -> ('Camden', ['3 extensions', '3 existing
+    """'Harehills 3 extensions 3 existing camera sites' -> ('Harehills', ['3 extensions', '3 existing
     closure orders']): a cell starts at each number; words after a number stay in its cell."""
     tokens = line.split()
     first = next((i for i, token in enumerate(tokens) if _is_value_token(token)), len(tokens))

@@ -102,7 +102,7 @@ RANKING_ROWS: list[tuple[str, dict[str, object]]] = [
     ("+ BM25 over the same units, fused", dict(_RANKING_OFF)),
     ("+ acronym expansion from the report", dict(_RANKING_OFF, acronyms_dense=True)),
     (
-        "+ everyday words mapped to the report's ('junkies' -> problem drug users)",
+        "+ everyday words mapped to the report's ('cops' -> police officers)",
         dict(_RANKING_OFF, acronyms_dense=True, everyday_dense=True, everyday_keyword=True),
     ),
     ("+ token-level rerank of the top 10", {}),
