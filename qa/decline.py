@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -126,7 +127,7 @@ class Reader:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Rule:
+class Rule(ABC):
     """One check: its name, its own switch, the threshold it reads (if any), and its reason."""
 
     name: str
@@ -135,9 +136,9 @@ class Rule:
     outcome: str = DECLINED  # DECLINED, or LOW: answered, but only as the closest passage
     threshold: ClassVar[str | None] = None  # the DeclineThresholds field it reads
 
+    @abstractmethod
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
         """What is wrong, as words for the reason; '' when the passage passes this check."""
-        raise NotImplementedError
 
     def limit(self, thresholds: DeclineThresholds) -> float | None:
         return getattr(thresholds, self.threshold) if self.threshold else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -35,6 +34,7 @@ from qa.features import (
     load_features,
     save_features,
 )
+from qa.locks import exclusive
 from qa.text import STOPWORDS, tokenize
 
 log = logging.getLogger("qa.index")
@@ -625,17 +625,6 @@ def _load_tokens(path: Path) -> list[np.ndarray]:
     return [vectors[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
-@contextlib.contextmanager
-def _build_lock(index_dir: Path) -> Iterator[None]:
-    """Serialise builders (e.g. `qa build` while the server starts) with an exclusive flock."""
-    with open(index_dir / LOCK_FILE, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _writable(folder: Path) -> bool:
     """Whether files can be created in `folder`, found by trying (root ignores permission bits)."""
     try:
@@ -664,7 +653,8 @@ def open_index(
     if not _writable(settings.index_dir):
         return _build_in_memory(corpus, embedder, identity, settings, progress)
     try:
-        with _build_lock(settings.index_dir):
+        # Serialise builders (`qa build` while the server starts, two `qa add`s).
+        with exclusive(settings.index_dir / LOCK_FILE):
             if not force:
                 # Another process may have finished a build while we waited for the lock.
                 with contextlib.suppress(StaleIndex):

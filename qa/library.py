@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.corpus import Report, ReportFormatError, load_report, seed_files
+from qa.locks import exclusive
 
 MAX_REPORT_BYTES = 2 * 1024 * 1024  # the archive's pages are a few KB; 2 MB is far past any of them
 DOC_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,199}")  # a file name stem: no path characters
@@ -58,12 +58,8 @@ def read_candidate(path: Path) -> Candidate:
 def library_lock(seeds_dir: Path) -> Iterator[None]:
     """One `qa add` or `qa remove` at a time on a seeds folder (a second waits for the first)."""
     seeds_dir.mkdir(parents=True, exist_ok=True)
-    with open(seeds_dir / LOCK_FILE, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(seeds_dir / LOCK_FILE):
+        yield
 
 
 def add_reports(

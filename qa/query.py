@@ -553,6 +553,7 @@ class QueryAnalyzer:
         if dense_extra:
             dense_text = f"{text} " + " ".join(f"({e})" for e in dense_extra)
         keyword_text = f"{text} " + " ".join(keyword_extra) if keyword_extra else text
+        names = self.names_in(question)  # read once: the library check and the per-report one
         return Query(
             question=question,
             text=text,
@@ -561,8 +562,8 @@ class QueryAnalyzer:
             tokens=tokenize(keyword_text),
             cited=self.cited_passage(text),
             expansions=expansions,
-            unknown_names=self.unknown_names(question),
-            names=self.names_in(question),
+            unknown_names=[name for name in names if not self.in_report(name)],
+            names=names,
             asks_definition=self.asks_definition(text, expansions),
             expects=expected_answer(text),
             asked=asked_words(text),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 
@@ -47,6 +47,16 @@ class ReportNames:
         common = {w for w, n in self._reports_using.items() if n > max(1, COMMON_SHARE * len(corpus.reports))}
         self._titles = {r.slug: _own_words(r.title) - common for r in corpus.reports}
         self._committees = {r.slug: _own_words(r.committee) - common for r in corpus.reports}
+        # Indexes, so a question costs its own words and dates, not a pass over the library.
+        self._title_index = _index_words(self._titles)
+        self._committee_index = _index_words(self._committees)
+        self._on_day: dict[date, set[str]] = defaultdict(set)
+        self._in_month: dict[tuple[int, int], set[str]] = defaultdict(set)
+        for report in corpus.reports:
+            for day in {report.date, report.meeting_date} - {None}:
+                self._on_day[day].add(report.slug)
+                self._in_month[(day.year, day.month)].add(report.slug)
+        self._order = {doc: position for position, doc in enumerate(corpus.docs)}
 
     def mention(self, question: str) -> Mention | None:
         """The reports the question names by title or date (narrowed by committee); None when it
@@ -54,8 +64,8 @@ class ReportNames:
         if len(self.corpus.reports) < 2:
             return None
         words = set(re.findall(r"[a-z0-9]+", normalise(question)))
-        by_title = self._named(words, self._titles)
-        by_committee = self._named(words, self._committees)
+        by_title = self._named(words, self._titles, self._title_index)
+        by_committee = self._named(words, self._committees, self._committee_index)
         by_date, date_phrases = self._dated(question)
         # A committee meets often and its name is common words: it narrows a title or a date only.
         found = [docs for docs in (by_title, by_date) if docs]
@@ -63,7 +73,7 @@ class ReportNames:
             return self._this_report(question)
         docs = set.intersection(*found) or (by_date or by_title)
         docs = (docs & by_committee) or docs
-        ordered = tuple(r.slug for r in self.corpus.reports if r.slug in docs)
+        ordered = tuple(sorted(docs, key=self._order.__getitem__))
         phrases = [*date_phrases, *self._title_words(words, ordered)]
         return Mention(docs=ordered, phrases=tuple(phrases))
 
@@ -73,11 +83,15 @@ class ReportNames:
             return None
         return Mention(docs=(self.corpus.default_doc(),), phrases=())
 
-    def _named(self, words: set[str], names: dict[str, frozenset[str]]) -> set[str]:
+    def _named(
+        self, words: set[str], names: dict[str, frozenset[str]], index: dict[str, set[str]]
+    ) -> set[str]:
         """Reports whose name the question holds: most of its own words, or two words that no
         other report's name has ('Riverside Conference' names one report without 'Home Office')."""
         named = set()
-        for doc, own in names.items():
+        candidates = set().union(*(index.get(word, ()) for word in words))
+        for doc in candidates:
+            own = names[doc]
             shared = own & words
             distinctive = [word for word in shared if self._reports_using[word] == 1]
             if len(shared) >= TITLE_MIN_WORDS and (
@@ -95,17 +109,13 @@ class ReportNames:
                 day = date(int(match.group(3)), _month(match.group(2)), int(match.group(1)))
             except ValueError:  # '31 February 2004' names no day
                 continue
-            hits = {r.slug for r in self.corpus.reports if _on(r, lambda d, day=day: d == day)}
+            hits = self._on_day.get(day, set())
             docs |= hits
             phrases += [match.group(0)] if hits else []
         if not docs:
             for match in _MONTH_YEAR.finditer(question):
                 month, year = _month(match.group(1)), int(match.group(2))
-                hits = {
-                    r.slug
-                    for r in self.corpus.reports
-                    if _on(r, lambda d, year=year, month=month: (d.year, d.month) == (year, month))
-                }
+                hits = self._in_month.get((year, month), set())
                 docs |= hits
                 phrases += [match.group(0)] if hits else []
         return docs, phrases
@@ -131,8 +141,13 @@ def _month(name: str) -> int:
     return next(i for i, m in enumerate(MONTH_NAMES, start=1) if m.startswith(name.lower()[:3]))
 
 
-def _on(report: Report, test) -> bool:  # noqa: ANN001 - a predicate on a date
-    return any(d is not None and test(d) for d in (report.date, report.meeting_date))
+def _index_words(names: dict[str, frozenset[str]]) -> dict[str, set[str]]:
+    """Each name word -> the reports whose name has it."""
+    index: dict[str, set[str]] = defaultdict(set)
+    for doc, own in names.items():
+        for word in own:
+            index[word].add(doc)
+    return index
 
 
 def without_phrases(question: str, phrases: tuple[str, ...]) -> str:
