@@ -258,8 +258,14 @@ def test_wrk_script_counts_good_and_bad_answers_against_a_real_socket(tmp_path: 
 
 
 def test_cpu_meter_tells_the_load_generator_from_the_server() -> None:
-    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # The idle "server" says when it has started, so its own start-up CPU is not counted as load.
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         meter = CpuMeter(server.pid)
         subprocess.run([sys.executable, "-c", "x = 0\nfor i in range(3_000_000): x += i"], check=True)
         cpu = meter.read()
