@@ -30,6 +30,11 @@ class DeclineThresholds:
     place_min_similarity: float = 0.5  # a word after "in" this close to a place the report names is a place
     asked_min_similarity: float = 0.45  # a passage token this close to a question word mentions it
     counted_min_similarity: float = 0.5  # a counted word this close to the question's is what it counts
+    # When the first passage is declined, a runner-up within this much of its score that passes
+    # every rule answers instead: "how many sites" ranks the paragraph about the scheme first and
+    # the next one, which gives the number, a little lower.
+    runner_up_max_gap: float = 0.1
+    runner_up_depth: int = 3  # passages considered, the first included
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +139,9 @@ class Rule(ABC):
     reason: str  # a template; {what} is filled with what the check found
     enabled: bool = True
     outcome: str = DECLINED  # DECLINED, or LOW: answered, but only as the closest passage
+    # Whether a runner-up close behind may answer when this rule declines the first passage: true
+    # of what one passage lacks and the next may hold (a figure, a date), not of the question itself.
+    runner_up_may_answer: bool = False
     threshold: ClassVar[str | None] = None  # the DeclineThresholds field it reads
 
     @abstractmethod
@@ -298,7 +306,10 @@ def default_rules() -> tuple[Rule, ...]:
         MissingRow(name="missing_row", reason="The closest passage is a table with no row for {what}."),
         *(
             MissingAnswerKind(
-                name=f"no_{kind}", kind=kind, reason="The closest passage gives no {what} to answer with."
+                name=f"no_{kind}",
+                kind=kind,
+                runner_up_may_answer=True,
+                reason="The closest passage gives no {what} to answer with.",
             )
             for kind in ("number", "money", "date", "person")
         ),
@@ -310,7 +321,11 @@ def default_rules() -> tuple[Rule, ...]:
         ),
         OtherYears(name="other_years", reason="The closest passage says nothing about {what}."),
         Unmentioned(name="unmentioned", reason="The closest passage never mentions {what}."),
-        Uncounted(name="uncounted", reason="The closest passage gives no figure for {what}."),
+        Uncounted(
+            name="uncounted",
+            runner_up_may_answer=True,
+            reason="The closest passage gives no figure for {what}.",
+        ),
         LowScore(name="nothing_close", reason="No passage of the report is close enough to the question."),
         Unmentioned(
             name="partly_mentioned",
@@ -344,6 +359,9 @@ class Verdict:
 
 
 ANSWERED = Verdict(answered=True, confidence=HIGH)
+RUNNER_UP = (
+    "The passage closest to the question does not give what it asks for; this one, ranked near it, does."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -371,6 +389,35 @@ class DeclinePolicy:
 
     def with_thresholds(self, **changes: float) -> DeclinePolicy:
         return replace(self, thresholds=replace(self.thresholds, **changes))
+
+    def choose(
+        self, reader: Reader, candidates: Sequence[Evidence], continuation: Evidence | None = None
+    ) -> tuple[int, Verdict]:
+        """Which passage answers, and how: the first of `candidates` (the best ranked), unless a
+        declining rule stops it and a runner-up close behind, or the `continuation` (the paragraph
+        after the first, which goes on with its subject: 'the scheme is to be extended by 30
+        sites'), passes the policy. Returns the index in `candidates`, len(candidates) for the
+        continuation."""
+        verdict = self.judge(reader, candidates[0])
+        if verdict.answered or not self._rule(verdict.rule).runner_up_may_answer:
+            return 0, verdict
+        limits = self.thresholds
+        close = [
+            (at, evidence)
+            for at, evidence in enumerate(candidates[1 : limits.runner_up_depth], start=1)
+            if evidence.score >= candidates[0].score - limits.runner_up_max_gap
+        ]
+        if continuation is not None:
+            close.append((len(candidates), continuation))
+        for at, evidence in close:
+            if self.judge(reader, evidence).answered:
+                # Only the closest the report comes: the passage nearest the question lacks what it
+                # asks for, and this one holds it.
+                return at, Verdict(answered=True, confidence=LOW, reason=RUNNER_UP, rule=verdict.rule)
+        return 0, verdict
+
+    def _rule(self, name: str) -> Rule:
+        return next(rule for rule in self.rules if rule.name == name)
 
     def judge(self, reader: Reader, evidence: Evidence) -> Verdict:
         """Decline at the first declining rule that finds something; else answer, with low confidence

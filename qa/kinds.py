@@ -44,7 +44,9 @@ def passage_can_answer(passage: Passage, expects: str) -> bool:
     return holds_kind(passage.text, expects)
 
 
-_COUNT = re.compile(rf"\d[\d,.]*%?|{NUMBER_WORDS}", re.I)
+# A figure as the reports print it: '72', '30,000', '15%', 'twelve', 'seventy-two', and the digits
+# repeated in brackets after the words ('seventy-two (72) officers').
+_COUNT = re.compile(rf"\(?\d[\d,.]*%?\)?|(?:{NUMBER_WORDS})(?:-(?:{NUMBER_WORDS}))*", re.I)
 _YEAR_NUMBER = re.compile(YEAR)
 _WORD_OR_NUMBER = re.compile(r"£?\d[\d,.]*%?|[A-Za-z][A-Za-z'\-]*|\(\d+\)")
 

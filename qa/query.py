@@ -126,7 +126,8 @@ _MEASURE_OF = re.compile(
 GENERAL_WORDS = frozenset(
     "problem problems issue issues matter matters thing things stuff work works working way ways kind "
     "kinds sort sorts type types part parts aspect aspects situation happen happens happened happening "
-    "done going point points lot lots something anything everything".split()
+    "done going point points lot lots something anything everything example examples instance instances "
+    "detail details".split()
 )
 # Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
 _ADVERBS = frozenset(
@@ -351,26 +352,45 @@ class QueryAnalyzer:
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
         self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH)
+        # The report's capitalised words, by their lowercase form: 'Databse' is corrected to the
+        # 'Database' the report prints, where a name it never uses is left for the unknown-name check.
+        capitalised = re.findall(rf"\b[A-Z][a-z]{{{SPELLING_MIN_LENGTH - 1},}}\b", f"{body} {headings}")
+        self._spelling_names = {word.lower(): word for word in capitalised}
         self._sections_by_title, self._section_titles = _section_titles(corpus)
         self.names = ReportNames(corpus)
 
     def correct_spelling(self, question: str) -> tuple[str, dict[str, str]]:
         """The question with misspellings of the report's own words corrected ('metamphetamine' ->
         'methamphetamine'), and what was changed. Capitalised names are left alone: a name the
-        report does not use is for the unknown-name check to see."""
+        report does not use is for the unknown-name check to see, unless it is a misspelling of a
+        capitalised word the report prints ('Databse')."""
         corrections: dict[str, str] = {}
-        for word in set(re.findall(r"\b[a-z][a-z\-]+\b", question)):
-            if len(word) < SPELLING_MIN_LENGTH or self.in_report(word) or self.is_dictionary_word(word):
+        for word in set(re.findall(r"\b[A-Za-z][a-z\-]+\b", question)):
+            if (
+                len(word) < SPELLING_MIN_LENGTH
+                or self.in_report(word)
+                or self.is_dictionary_word(word.lower())
+            ):
                 continue
-            match = process.extractOne(
-                word, self._spelling_vocabulary, scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
-            )
-            if match is not None:
-                corrections[word] = match[0]
+            corrected = self._closest_report_word(word)
+            if corrected is not None:
+                corrections[word] = corrected
         if corrections:
             pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
             question = pattern.sub(lambda found: corrections[found.group(1)], question)
         return self._join_compounds(question, corrections), corrections
+
+    def _closest_report_word(self, word: str) -> str | None:
+        """The report word this one misspells, as the report prints it, if one is close enough."""
+        if word[0].isupper():
+            match = process.extractOne(
+                word.lower(), list(self._spelling_names), scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
+            )
+            return None if match is None else self._spelling_names[match[0]]
+        match = process.extractOne(
+            word, self._spelling_vocabulary, scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
+        )
+        return None if match is None else match[0]
 
     def _join_compounds(self, question: str, corrections: dict[str, str]) -> str:
         """Two words the report writes as one ('speed cameras' where it says 'speedcameras')."""
@@ -553,7 +573,7 @@ class QueryAnalyzer:
         if dense_extra:
             dense_text = f"{text} " + " ".join(f"({e})" for e in dense_extra)
         keyword_text = f"{text} " + " ".join(keyword_extra) if keyword_extra else text
-        names = self.names_in(question)  # read once: the library check and the per-report one
+        names = self.names_in(text)  # read once: the library check and the per-report one
         return Query(
             question=question,
             text=text,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from qa.corpus import Passage, Span
-from qa.decline import HIGH, DeclinePolicy, Evidence, Reader, Verdict
+from qa.decline import HIGH, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import Ranker, Ranking, RankingConfig, Scope
@@ -213,7 +213,17 @@ class Searcher:
         hits = [self._hit(p, score, ranking, query) for p, score in ranking.ranked[:k]]
         if not hits:
             return Result(question=query.question, answered=False, hits=[], reason=NOTHING_CLOSE)
-        verdict = self.judge(query, encoded, ranking.ranked[0][0], hits[0].score)
+        ranked = ranking.ranked[: len(hits)]
+        candidates = [
+            self._evidence(query, encoded, p, hit.score) for (p, _), hit in zip(ranked, hits, strict=True)
+        ]
+        following = self._continuation(ranking, hits[0].passage)
+        continuation = None if following is None else self._evidence(query, encoded, *following)
+        chosen, verdict = self.config.declines.choose(self.reader, candidates, continuation)
+        if following is not None and chosen == len(hits):
+            hits = [self._hit(*following, ranking, query), *hits][:k]
+        else:
+            hits.insert(0, hits.pop(chosen))
         return Result(
             question=query.question,
             answered=verdict.answered,
@@ -223,12 +233,21 @@ class Searcher:
             rule=verdict.rule,
         )
 
-    def judge(self, query: Query, encoded: Encoded, position: int, score: float) -> Verdict:
+    def _continuation(self, ranking: Ranking, first: Passage) -> tuple[int, float] | None:
+        """The paragraph after the first passage in its section, with its score, if ranked."""
+        position = self.corpus.position(first) + 1
+        if position >= len(self.corpus.passages):
+            return None
+        following = self.corpus.passages[position]
+        if following.doc != first.doc or following.section != first.section or following.kind != "paragraph":
+            return None
+        return next(((p, score) for p, score in ranking.ranked if p == position), None)
+
+    def _evidence(self, query: Query, encoded: Encoded, position: int, score: float) -> Evidence:
         passage = self.corpus.passages[position]
-        evidence = Evidence(
+        return Evidence(
             query=query, encoded=encoded, position=position, score=score, kind=passage.kind, text=passage.text
         )
-        return self.config.declines.judge(self.reader, evidence)
 
     def _hit(self, position: int, score: float, ranking: Ranking, query: Query) -> Hit:
         units = slice(self.ranker.unit_starts[position], self.ranker.unit_ends[position])

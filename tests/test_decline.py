@@ -78,6 +78,8 @@ def test_the_class_label_check_has_its_own_switch(searcher: Searcher) -> None:
         ("what are the problems with DTTOs", "39"),
         ("what is the recomendation", "A"),
         ("metamphetamine in london", "15"),
+        ("examples of a trigger offence for drug testing on charge", "30"),
+        ("when does the Home Office money for the Central Drug Trafficking Databse run out", "D1"),
     ],
 )
 def test_general_words_and_misspellings_do_not_decline(
@@ -93,6 +95,26 @@ def test_misspellings_are_corrected_against_the_reports_words(searcher: Searcher
     assert query.corrections == {"recomendation": "recommendation", "metamphetamine": "methamphetamine"}
     assert query.question == "what is the recomendation about metamphetamine"  # as asked
     assert searcher.analyse("prescription drugs").corrections == {}  # an English word is left alone
+    # A capitalised word is corrected to the report's own capitalised word, as the report prints it.
+    assert searcher.analyse("the Trafficking Databse").corrections == {"Databse": "Database"}
+    assert searcher.analyse("the Databse").names == ["Database"]
+    assert searcher.analyse("drugs in Birmingham").corrections == {}  # a name it never uses stays
+
+
+def test_a_runner_up_or_the_next_paragraph_may_hold_the_figure(searcher: Searcher) -> None:
+    """The paragraph about the scheme ranks first and gives no number; the one after it goes on
+    ('the scheme is to be extended by up to 30 sites'): the closest the report comes, flagged."""
+    from qa.decline import RUNNER_UP
+
+    result = searcher.ask("how many sites is the CIDA street level up scheme being extended to")
+    assert result.answered and result.confidence == "low" and result.reason == RUNNER_UP
+    assert result.hits[0].passage.id == "19" and "30 sites" in result.hits[0].span.text
+    assert result.rule == "no_number"  # the rule that stopped the first passage
+
+
+def test_a_runner_up_never_overturns_a_decline_about_the_question(searcher: Searcher) -> None:
+    result = searcher.ask("How many cannabis factories were found in Leeds?")
+    assert not result.answered and result.rule == "unknown_name"
 
 
 def test_three_outcomes(searcher: Searcher) -> None:
