@@ -109,6 +109,11 @@ _WHAT_IS = re.compile(  # "what is county lines"; not "what is shown", "what is 
     r"^\W*what(?:'s|\s+is|\s+are)\s+(?!the\b|a\b|an\b)(?![a-z]+(?:ing|ed|wn)\b|done\b|said\b|meant\b)(.*)",
     re.I,
 )
+# "how do I apply for a school place": what the reader wants to do something about.
+_HOW_DO_I = re.compile(
+    r"^\W*how\s+(?:do|can|could|should|would|may)\s+(?:i|we|you|one|people)\s+[a-z]+\s+(?:for|to|about|with)?\s*(.*)",
+    re.I,
+)
 _YES_NO = re.compile(r"^\W*(?:is|are|was|were)\s+(?!there\b|it\b|this\b|that\b)(.*)", re.I)
 # Words for "some figures about it" or "what it is called": they say how an answer is given, not
 # what it is about ("number of overdose deaths" asks about overdose deaths).
@@ -148,9 +153,10 @@ _QUESTION_WORDS = frozenset(
 def asked_words(question: str, limit: int = 3) -> list[str]:
     """The thing a question asks about, when its form says so: 'how many sniffer dogs ...' ->
     sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
-    lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime."""
+    lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime;
+    'how do I apply for a school place' -> school, place."""
     match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
-    match = match or _WHAT_IS.search(question)
+    match = match or _WHAT_IS.search(question) or _HOW_DO_I.search(question)
     if match is None and (match := _YES_NO.search(question)):
         limit = 1  # "is speeding a criminal offence": only the subject is sure to be a noun
     if match is not None:

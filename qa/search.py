@@ -200,7 +200,10 @@ class Searcher:
         position, score = next((p, s) for p, s in ranked if computed.is_from(self.corpus.passages[p]))
         table_hit = replace(self._hit(position, score, ranking, query), span=computed.span)
         hits = [table_hit, *(hit for hit in result.hits if not computed.is_from(hit.passage))][:k]
-        return Result(question=query.question, answered=True, confidence=HIGH, hits=hits, table=computed)
+        if computed.aggregate:
+            return Result(question=query.question, answered=True, confidence=HIGH, hits=hits, table=computed)
+        # A row read for a question the table only loosely matches is still only the closest.
+        return replace(result, hits=hits, table=computed)
 
     def lookup(self, query: Query, ranking: Ranking, k: int, cited: int) -> Result:
         """The question named a passage ('paragraph 38'): it comes first, then the best ranked."""

@@ -136,3 +136,24 @@ def test_a_place_the_passage_never_names_lowers_confidence(searcher) -> None:  #
     assert result.answered and result.confidence == "low" and result.rule == "name_elsewhere"
     assert "Hampshire" in result.reason
     assert searcher.ask("How many cannabis factories were found in London?").confidence == "high"
+
+
+def test_what_a_reader_wants_to_do_something_about_is_asked() -> None:
+    from qa.query import asked_words
+
+    assert asked_words("How do I apply for a school place in Croydon?") == ["school", "place"]
+    assert asked_words("how can I report a burglary") == ["burglary"]
+
+
+def test_a_table_row_keeps_the_confidence_of_its_question(searcher: Searcher) -> None:
+    """A row read for a question that only loosely matches the table is only the closest; an
+    answer computed over the table is not."""
+    original = searcher.config
+    try:
+        searcher.set_config(original.with_changes(high_min_score=50.0))  # every passage only loosely close
+        row = searcher.ask("Tell me about Newham")
+        assert row.table is not None and row.answered and row.confidence == "low"
+        computed = searcher.ask("Which borough closed the most crackhouses?")
+        assert computed.table is not None and computed.table.aggregate and computed.confidence == "high"
+    finally:
+        searcher.set_config(original)
