@@ -177,6 +177,8 @@ def _ask(searcher: Searcher, questions: list[Question], depth: int, scoped: bool
 
 def _answer_text(result: Result) -> str:
     """What the reader is shown as the answer: a computed table answer or the chosen sentence."""
+    if result.answered and result.table is not None:
+        return result.table.text
     top = result.answer
     return "" if top is None else top.span.text
 

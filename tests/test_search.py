@@ -103,7 +103,7 @@ def test_holdout_targets(searcher: Searcher) -> None:
     assert report.mrr >= 0.935  # 0.944
     assert report.answer_correct >= 0.90  # 0.904
     assert report.answerable_declined <= 0.025  # 0.020
-    assert report.offtopic_declined >= 0.67  # 0.677 (the rest mostly answered as only the closest)
+    assert report.offtopic_declined >= 0.685  # 0.692 (the rest mostly answered as only the closest)
     assert report.answerable_high >= 0.87  # 0.879
     assert report.offtopic_high <= 0.26  # 0.251; target 0.15 not met
 

@@ -202,3 +202,14 @@ def test_computed_answer_in_the_api_and_the_no_javascript_chat(client) -> None: 
         "Haringey: Closure order granted 17, Crackhouse closed 17" in page
         and "Worked out from 1 row of Table 1" in page
     )
+
+
+def test_eval_reads_a_computed_answer_for_the_expected_words(searcher: Searcher) -> None:
+    """`qa eval`'s 'answer holds the expected words' reads what the reader is shown: the computed
+    text of a table answer, not the table row it points at."""
+    from qa.evaluate import Question, evaluate
+
+    question = Question(
+        q="How many crackhouses were closed in total?", gold=["table-1"], abstain=False, expect="52 in total"
+    )
+    assert evaluate(searcher, [question]).answer_holds_expected == 1.0
