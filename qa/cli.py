@@ -214,12 +214,14 @@ class LocalAsker:
         self.load_s = time.perf_counter() - started
 
     def ask(self, *, question: str, top_k: int, context: dict | None = None) -> dict:
-        """The API's reply as a dict. `context` is not read in-process yet (the server reads it)."""
-        from qa.schemas import AskRequest, response_from_result
+        """The API's reply as a dict; a follow-up is read after `context`, the previous turn, as the
+        server reads it."""
+        from qa.conversation import ask_in_context_now
+        from qa.schemas import AskRequest
 
-        request = AskRequest(question=question, top_k=top_k)
-        result = self.searcher.ask(request.question, request.top_k)
-        return response_from_result(result, self.searcher.corpus).model_dump(mode="json")
+        request = AskRequest(question=question, top_k=top_k, context=context)
+        response = ask_in_context_now(self.searcher, request.question, request.top_k, request.context)
+        return response.model_dump(mode="json")
 
 
 def _server_asker(settings: Settings) -> ServerAsker | None:

@@ -101,13 +101,14 @@ def test_chat_through_the_server_answers_a_follow_up(live_server: str, settings:
 
 
 def test_chat_local_loads_once_and_keeps_quiet(settings: Settings, search_index: SearchIndex) -> None:
-    done = run_qa(
-        settings, "chat", "--local", "-k", "1", stdin="What is a clean delivery?\nwhat is the CDTB?\n"
-    )
+    lines = "What is a clean delivery?\nhow many arrests did that lead to?\nwhat is the CDTB?\n"
+    done = run_qa(settings, "chat", "--local", "-k", "1", stdin=lines)
     assert done.returncode == 0, done.stderr
     assert "answering locally (loaded in " in done.stdout
-    assert done.stdout.count("answered locally in ") == 2
+    assert done.stdout.count("answered locally in ") == 3
     assert "Answer (¶7):" in done.stdout and "Answer (¶22):" in done.stdout
+    # The follow-up is read after the previous turn in-process too, and says how.
+    assert "Read as: How many clean delivery arrests" in done.stdout and "150 persons" in done.stdout
     assert "Loading weights" not in done.stderr and "DEBUG" not in done.stderr, done.stderr
 
 
