@@ -90,12 +90,16 @@ _ASKS_WHICH_OFFICE = re.compile(
 )
 
 
+# "when do offenders usually start": a time in anyone's life, not a date.
+_HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often)\b", re.I)
+
+
 def expected_answer(question: str) -> str:
     """What kind of answer a question asks for: 'person', 'money', 'number', 'date' or '' (anything)."""
     if _ASKS_PERSON.search(question) or _ASKS_WHICH_OFFICE.search(question):
         return "person"
     if _ASKS_DATE.search(question):
-        return "date"
+        return "" if _HABITUAL.search(question) else "date"
     asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
     if (asks_amount and _ASKS_MONEY.search(question)) or _ASKS_WHAT_AMOUNT.search(question):
         return "money"
@@ -132,7 +136,7 @@ GENERAL_WORDS = frozenset(
     "problem problems issue issues matter matters thing things stuff work works working way ways kind "
     "kinds sort sorts type types part parts aspect aspects situation happen happens happened happening "
     "done going point points lot lots something anything everything example examples instance instances "
-    "detail details".split()
+    "detail details anyone anybody someone somebody everyone everybody".split()
 )
 # Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
 _ADVERBS = frozenset(
@@ -175,7 +179,20 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
             break
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
+    if match is not None and match.re is _COUNTED and len(words) == 1 and _is_participle(words[0]):
+        return []  # "how many (were) found": the thing counted is left unsaid
     return words
+
+
+# Past participles that do not end in -ed: "how many found", "how much taken".
+_IRREGULAR_PARTICIPLES = frozenset(
+    "found made taken given seen held known caught brought kept sold put done got gotten sent "
+    "lost paid spent won shut".split()
+)
+
+
+def _is_participle(word: str) -> bool:
+    return word in _IRREGULAR_PARTICIPLES or (word.endswith("ed") and len(word) > 4)
 
 
 def predicate_words(question: str, limit: int = 3) -> list[str]:

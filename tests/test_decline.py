@@ -157,3 +157,13 @@ def test_a_table_row_keeps_the_confidence_of_its_question(searcher: Searcher) ->
         assert computed.table is not None and computed.table.aggregate and computed.confidence == "high"
     finally:
         searcher.set_config(original)
+
+
+def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
+    from qa.query import asked_words, expected_answer
+
+    assert asked_words("weed farms in houses - how many found in london") == []  # counted thing unsaid
+    assert asked_words("how many seized drugs were destroyed") == ["seized", "drugs"]
+    assert asked_words("is anyone cooking crystal meth") == ["cooking"]  # 'anyone' names no thing
+    assert expected_answer("When do offenders usually start?") == ""  # a time of life, not a date
+    assert expected_answer("When does the funding run out?") == "date"
