@@ -10,6 +10,7 @@ import faiss
 import numpy as np
 
 from qa.index import SearchIndex
+from qa.reading import SUMMARY_ID
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,6 +24,9 @@ class RankingConfig:
     entry_weight: float = 0.85  # acronym entries count this much unless the question asks what one means
     rerank_depth: int = 10  # passages re-scored with token-level matching
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
+    # A report's summary restates its paragraphs; where both match, the paragraph that says it in
+    # full is the citation (a question about the report as a whole names the summary directly).
+    summary_penalty: float = 0.1
 
 
 # Units FAISS returns by score; the rest take the last one's score. Every unit of a library up to
@@ -91,6 +95,7 @@ class Ranker:
         self.whole_unit = self.unit_passage[self.is_whole]  # the passage of each whole-passage unit
         kinds = np.array([p.kind for p in index.corpus.passages])
         self.tables = np.flatnonzero(kinds == "table")
+        self.is_summary = np.array([p.id == SUMMARY_ID for p in index.corpus.passages], dtype=bool)
         self.passage_tokens = TokenMatrices(index.passage_tokens)
 
     def rank(
@@ -216,7 +221,12 @@ class Ranker:
         if depth <= 0 or weight == 0 or len(question_tokens) == 0:
             return ranked
         head = [
-            (position, score + weight * self.token_match(position, question_tokens))
+            (
+                position,
+                score
+                + weight * self.token_match(position, question_tokens)
+                - config.summary_penalty * self.is_summary[position],
+            )
             for position, score in ranked[:depth]
         ]
         head.sort(key=lambda item: item[1], reverse=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from dateutil import parser as dateparser
 
 PASSAGE_KINDS = ("paragraph", "table", "chart", "abbreviations", "section")
+SUMMARY_ID = "summary"  # the text before the first lettered section, with or without a heading
 
 # Page furniture of the archive template: navigation above the report, links below it.
 FURNITURE = {
@@ -620,7 +621,7 @@ class _Reader:
         return kind == "paragraph" and listed
 
     def _open_unnumbered(self) -> None:
-        base = self.section.letter or "summary"
+        base = self.section.letter or SUMMARY_ID
         self.builder.start(base, "section")
 
     def _add_to_open(self, index: int, text: str) -> None:

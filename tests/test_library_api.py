@@ -239,3 +239,18 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     assert across.answerable_declined <= 0.115  # 0.106
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
     assert scoped.recall_at_1 >= 0.70 and scoped.recall_at_3 >= 0.93  # 0.712 / 0.942 measured
+
+
+def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
+    """The summary restates a short report's paragraphs: the ranking's summary penalty moves the
+    paragraph that says it in full ahead, and without it the summary stays first."""
+    question = "Why were interim arrangements needed for the MPA monitoring officer in January 2010?"
+    original = library_searcher.config
+    try:
+        library_searcher.set_config(original.with_changes(summary_penalty=0.0))
+        assert library_searcher.ask(question).hits[0].passage.id == "summary"
+        library_searcher.set_config(original.with_changes(summary_penalty=1.0))
+        assert library_searcher.ask(question).hits[0].passage.id != "summary"
+    finally:
+        library_searcher.set_config(original)
+    assert original.ranking.summary_penalty > 0
