@@ -488,10 +488,9 @@ def combine(
         # Stored as float16, used as float32 (as they were read before segments: same scores).
         counted, at = np.asarray(segment.counted).astype(np.float32), segment.counted_offsets
         passages.extend(from_facts(fact, counted[at[i] : at[i + 1]]) for i, fact in enumerate(segment.facts))
-    dimension = int(manifest["dimension"])
-    dense = faiss.IndexFlatIP(dimension)
-    if segments:
-        dense.add(np.ascontiguousarray(np.vstack([s.vectors for s in segments]), dtype=np.float32))
+    vectors = np.vstack([s.vectors for s in segments]) if segments else np.zeros((0, manifest["dimension"]))
+    dense = faiss.IndexFlatIP(vectors.shape[1])  # the vectors' own: _check_contents compares the manifest's
+    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
     places = list(manifest.get("places", []))
     features = corpus_features(passages, places, place_tokens.astype(np.float32))
     return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
