@@ -695,8 +695,8 @@ def _reused_places(index_dir: Path, old: dict, places: list[str], embedder: Embe
     """The place vectors of the saved index when its places are the same (read in the same batch,
     so the same vectors), else the places encoded again."""
     if old.get("places") == places and isinstance(old.get("files"), dict):
-        path = index_dir / str(old.get("build")) / PLACES_FILE
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, StaleIndex):
+            path = _build_folder(index_dir, old) / PLACES_FILE
             if store.file_digest(path) == old["files"].get(PLACES_FILE):
                 return np.load(path, allow_pickle=False)
     return _place_vectors(places, embedder)
