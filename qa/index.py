@@ -359,29 +359,28 @@ def build_segment(
     """Embed one report's units and counted words (or read them from the embedding cache)."""
     units = build_units(Corpus([report]))
     texts = [unit.text for unit in units]
-    cached = _read_cached(cache_dir, report.slug, texts)
-    if cached is None:
-        encoded = embedder.encode_tokens(texts, progress=progress and len(texts) > 256)
-        cached = (encoded.vectors, encoded.tokens)
-        _write_cached(cache_dir, report.slug, texts, *cached)
+    vectors, unit_tokens = _through_cache(
+        cache_dir,
+        report.slug,
+        texts,
+        lambda: _vectors_and_tokens(embedder.encode_tokens(texts, progress=progress and len(texts) > 256)),
+    )
     counted = [counted_words(passage) for passage in report.passages]
     counted_key = f"{report.slug}{COUNTED_SUFFIX}"
-    counted_cached = _read_cached(cache_dir, counted_key, counted_texts(counted))
-    if counted_cached is None:
-        counted_cached = counted_token_vectors(counted, embedder)
-        _write_cached(cache_dir, counted_key, counted_texts(counted), *counted_cached)
-    tokens = _group_tokens(units, cached[1], len(report.passages))
-    passages = report_features(report, counted_cached[1])
+    _, counted_tokens = _through_cache(
+        cache_dir, counted_key, counted_texts(counted), lambda: counted_token_vectors(counted, embedder)
+    )
+    tokens = _group_tokens(units, unit_tokens, len(report.passages))
     return Segment(
         doc=report.slug,
         name=segment_name(report),
         units=units,
-        vectors=np.ascontiguousarray(cached[0], dtype=np.float32),
+        vectors=np.ascontiguousarray(vectors, dtype=np.float32),
         tokens=_stacked(tokens, embedder.dimension),
         token_offsets=_offsets(tokens),
-        counted=_stacked(counted_cached[1], embedder.dimension),
-        counted_offsets=_offsets(counted_cached[1]),
-        facts=[passage_facts(features) for features in passages],
+        counted=_stacked(counted_tokens, embedder.dimension),
+        counted_offsets=_offsets(counted_tokens),
+        facts=[passage_facts(features) for features in report_features(report, counted_tokens)],
         places=report_places(report),
         cache=[
             _cache_path(Path(), report.slug, texts).name,
@@ -389,6 +388,21 @@ def build_segment(
         ],
         keywords=[tokenize(unit.text) or ["<empty>"] for unit in units],
     )
+
+
+def _vectors_and_tokens(encoded: Encoded) -> tuple[np.ndarray, list[np.ndarray]]:
+    return encoded.vectors, encoded.tokens
+
+
+def _through_cache(
+    cache_dir: Path | None, key: str, texts: list[str], encode: Callable[[], tuple]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sentence and token vectors of `texts`: read from the embedding cache, or encoded and cached."""
+    cached = _read_cached(cache_dir, key, texts)
+    if cached is None:
+        cached = encode()
+        _write_cached(cache_dir, key, texts, *cached)
+    return cached
 
 
 def _stacked(matrices: list[np.ndarray], dimension: int) -> np.ndarray:
