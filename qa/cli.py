@@ -386,11 +386,16 @@ def _rebuild(settings: Settings) -> None:
     """Update the saved index for the seeds folder as it is now: only new reports are embedded, and
     only their segments written (a running server picks the new index up)."""
     from qa.index import Embedder, refresh_index
+    from qa.library import LibraryError
 
     started = time.perf_counter()
     embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
     loaded = time.perf_counter()
-    manifest = refresh_index(settings, embedder)
+    try:
+        manifest = refresh_index(settings, embedder)
+    except OSError as error:  # a read-only or full index folder: the seeds folder is put back
+        reason = error.strerror or str(error)
+        raise LibraryError(f"cannot write the index in {settings.index_dir} ({reason})") from error
     # What the model encoded: the new reports' units and counted words, and the library's place
     # names when they changed; never the units already indexed.
     print(
