@@ -77,9 +77,14 @@ def folder_mb(folder: Path) -> float:
 
 
 def disk_usage(index_dir: Path) -> dict[str, float]:
-    """The served build folder, and the per-report embedding cache beside it (only `qa add` reads it)."""
+    """The served index (the build folder and the reports' segments), and the per-report embedding
+    cache beside it (only a segment written again reads it)."""
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    return {"index_mb": folder_mb(index_dir / manifest["build"]), "cache_mb": folder_mb(index_dir / "cache")}
+    segments = sum(folder_mb(index_dir / "segments" / s["name"]) for s in manifest.get("segments", []))
+    return {
+        "index_mb": round(folder_mb(index_dir / manifest["build"]) + segments, 2),
+        "cache_mb": folder_mb(index_dir / "cache"),
+    }
 
 
 _ADDED = re.compile(r"\(model ([\d.]+)s, index ([\d.]+)s; (\d+) texts encoded\)")

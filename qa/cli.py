@@ -385,19 +385,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _rebuild(settings: Settings) -> None:
-    """Build the index for the seeds folder as it is now: only new reports are embedded."""
-    from qa.index import Embedder, open_index
-    from qa.search import Searcher
+    """Update the saved index for the seeds folder as it is now: only new reports are embedded, and
+    only their segments written (a running server picks the new index up)."""
+    from qa.index import Embedder, refresh_index
+    from qa.library import LibraryError
 
     started = time.perf_counter()
     embedder = Embedder(settings.resolved_model_path(), settings.torch_threads)
     loaded = time.perf_counter()
-    searcher = Searcher(open_index(settings, embedder), embedder)
-    # What the model encoded: the new reports' units and features, plus the few units the saved
-    # index is checked with (verify_vectors); never the units already indexed.
+    try:
+        manifest = refresh_index(settings, embedder)
+    except OSError as error:  # a read-only or full index folder: the seeds folder is put back
+        reason = error.strerror or str(error)
+        raise LibraryError(f"cannot write the index in {settings.index_dir} ({reason})") from error
+    # What the model encoded: the new reports' units and counted words, and the library's place
+    # names when they changed; never the units already indexed.
     print(
-        f"index {searcher.fingerprint}: {len(searcher.corpus.reports)} reports, "
-        f"{len(searcher.corpus.passages)} passages (model {loaded - started:.1f}s, "
+        f"index {manifest['fingerprint']}: {len(manifest['segments'])} reports, "
+        f"{len(manifest['passages'])} passages (model {loaded - started:.1f}s, "
         f"index {time.perf_counter() - loaded:.1f}s; {embedder.texts_encoded} texts encoded)"
     )
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from qa.features import CorpusFeatures, folded, home_place
+from qa.features import CorpusFeatures, counted_stems, folded, home_place
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
@@ -88,12 +88,17 @@ class Reader:
     def counts(self, position: int, word: str, encoded: Encoded, min_similarity: float) -> bool:
         """Is one of the passage's figures a count of this question word (or of a word close to it)?"""
         passage = self.features.passages[position]
-        if shares_stem(self.word_stems(word), set(passage.counted_stems)):
+        if shares_stem(self.word_stems(word), set(self.counted_stems(position))):
             return True
         vectors = self.word_vectors(word, encoded)
         if len(vectors) == 0 or len(passage.counted_tokens) == 0:
             return len(vectors) == 0
         return mean_best_cosine(vectors, passage.counted_tokens) >= min_similarity
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
+    def counted_stems(self, position: int) -> frozenset[str]:
+        """The passage's counted words as stems, with the library's expansions of its acronyms."""
+        return counted_stems(self.features.passages[position].counted, self.analyzer.expand)
 
     def is_place(self, word: str, encoded: Encoded, min_similarity: float) -> bool:
         """Does the model read this question word as a place, like the places the report names?"""

