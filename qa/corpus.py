@@ -142,7 +142,7 @@ _TITLE_REF = re.compile(
 
 
 def canonical_id(ref: str, sections: Iterable[Section] = ()) -> str:
-    """Normalise how people write a citation: '¶12', 'para 12', 'C 3', 'Table 2' -> '12', 'C4', 'table-1'.
+    """Normalise how people write a citation: '¶12', 'para 12', 'C 3', 'Table 2' -> '12', 'C3', 'table-2'.
 
     With a report's `sections`, a section named by its title resolves to its letter:
     'financial implications 4' -> 'D4' in a report whose section D is "Financial implications".

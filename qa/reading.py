@@ -382,7 +382,7 @@ class _Ids:
 class _Draft:
     """A passage before its id is final: paragraph ids depend on the report's whole numbering."""
 
-    wanted: str  # the id it asks for: "C", "table-1", or a paragraph's printed number
+    wanted: str  # the id it asks for: "C", "table-2", or a paragraph's printed number
     kind: str
     section: str
     heading: str
