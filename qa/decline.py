@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
@@ -396,30 +396,31 @@ class DeclinePolicy:
         return replace(self, thresholds=replace(self.thresholds, **changes))
 
     def choose(
-        self, reader: Reader, candidates: Sequence[Evidence], continuation: Evidence | None = None
-    ) -> tuple[int, Verdict]:
+        self,
+        reader: Reader,
+        candidates: Sequence[Evidence],
+        continuation: Callable[[], Evidence | None] = lambda: None,
+    ) -> tuple[Evidence, Verdict]:
         """Which passage answers, and how: the first of `candidates` (the best ranked), unless a
         declining rule stops it and a runner-up close behind, or the `continuation` (the paragraph
         after the first, which goes on with its subject: 'the scheme is to be extended by 30
-        sites'), passes the policy. Returns the index in `candidates`, len(candidates) for the
-        continuation."""
-        verdict = self.judge(reader, candidates[0])
+        sites'; read only when needed), passes the policy."""
+        first = candidates[0]
+        verdict = self.judge(reader, first)
         if verdict.answered or not self._rule(verdict.rule).runner_up_may_answer:
-            return 0, verdict
+            return first, verdict
         limits = self.thresholds
         close = [
-            (at, evidence)
-            for at, evidence in enumerate(candidates[1 : limits.runner_up_depth], start=1)
-            if evidence.score >= candidates[0].score - limits.runner_up_max_gap
+            e
+            for e in candidates[1 : limits.runner_up_depth]
+            if e.score >= first.score - limits.runner_up_max_gap
         ]
-        if continuation is not None:
-            close.append((len(candidates), continuation))
-        for at, evidence in close:
-            if self.judge(reader, evidence).answered:
+        for evidence in [*close, continuation()]:
+            if evidence is not None and self.judge(reader, evidence).answered:
                 # Only the closest the report comes: the passage nearest the question lacks what it
                 # asks for, and this one holds it.
-                return at, Verdict(answered=True, confidence=LOW, reason=RUNNER_UP, rule=verdict.rule)
-        return 0, verdict
+                return evidence, Verdict(answered=True, confidence=LOW, reason=RUNNER_UP, rule=verdict.rule)
+        return first, verdict
 
     def _rule(self, name: str) -> Rule:
         return next(rule for rule in self.rules if rule.name == name)

@@ -220,13 +220,10 @@ class Searcher:
         candidates = [
             self._evidence(query, encoded, p, hit.score) for (p, _), hit in zip(ranked, hits, strict=True)
         ]
-        following = self._continuation(ranking, hits[0].passage)
-        continuation = None if following is None else self._evidence(query, encoded, *following)
-        chosen, verdict = self.config.declines.choose(self.reader, candidates, continuation)
-        if following is not None and chosen == len(hits):
-            hits = [self._hit(*following, ranking, query), *hits][:k]
-        else:
-            hits.insert(0, hits.pop(chosen))
+        chosen, verdict = self.config.declines.choose(
+            self.reader, candidates, lambda: self._continuation(query, encoded, ranking, hits[0].passage)
+        )
+        hits = self._first(chosen, hits, ranking, query)[:k]
         return Result(
             question=query.question,
             answered=verdict.answered,
@@ -236,15 +233,27 @@ class Searcher:
             rule=verdict.rule,
         )
 
-    def _continuation(self, ranking: Ranking, first: Passage) -> tuple[int, float] | None:
-        """The paragraph after the first passage in its section, with its score, if ranked."""
+    def _continuation(
+        self, query: Query, encoded: Encoded, ranking: Ranking, first: Passage
+    ) -> Evidence | None:
+        """The paragraph after the first passage in its section, if it ranks at all."""
         position = self.corpus.position(first) + 1
         if position >= len(self.corpus.passages):
             return None
         following = self.corpus.passages[position]
         if following.doc != first.doc or following.section != first.section or following.kind != "paragraph":
             return None
-        return next(((p, score) for p, score in ranking.ranked if p == position), None)
+        score = next((score for p, score in ranking.ranked if p == position), None)
+        return None if score is None else self._evidence(query, encoded, position, score)
+
+    def _first(self, chosen: Evidence, hits: list[Hit], ranking: Ranking, query: Query) -> list[Hit]:
+        """The hits with the chosen passage first (added if it was not among them)."""
+        at = next(
+            (i for i, hit in enumerate(hits) if self.corpus.position(hit.passage) == chosen.position), None
+        )
+        if at is None:
+            return [self._hit(chosen.position, chosen.score, ranking, query), *hits]
+        return [hits[at], *hits[:at], *hits[at + 1 :]]
 
     def _evidence(self, query: Query, encoded: Encoded, position: int, score: float) -> Evidence:
         passage = self.corpus.passages[position]
