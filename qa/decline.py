@@ -13,12 +13,13 @@ import numpy as np
 
 from qa.features import CorpusFeatures, counted_stems, folded, home_place
 from qa.index import Embedder, Encoded
-from qa.kinds import KIND_NAMES, holds_kind
+from qa.kinds import KIND_NAMES, holds_kind, titled_names
 from qa.query import OPEN_END, Query, QueryAnalyzer
 from qa.text import tokenize
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
+_PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith': two or more capitalised words
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +100,21 @@ class Reader:
     def counted_stems(self, position: int) -> frozenset[str]:
         """The passage's counted words as stems, with the library's expansions of its acronyms."""
         return counted_stems(self.features.passages[position].counted, self.analyzer.expand)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
+    def names_someone(self, position: int) -> bool:
+        """Does the passage name, without a title, someone the library names as a person: a
+        report's author ('Philip Powell, Director of ...'), or a name it gives with a title?"""
+        text = self.analyzer.corpus.passages[position].text
+        return any(name in text for name in self.people)
+
+    @functools.cached_property
+    def people(self) -> frozenset[str]:
+        """Names the library gives as people's: its reports' authors, and names after a title."""
+        corpus = self.analyzer.corpus
+        authors = [report.author.split(",")[0].strip() for report in corpus.reports]
+        titled = [name for passage in corpus.passages for name in titled_names(passage.text)]
+        return frozenset(name for name in [*authors, *titled] if _PERSON_NAME.fullmatch(name))
 
     def is_place(self, word: str, encoded: Encoded, min_similarity: float) -> bool:
         """Does the model read this question word as a place, like the places the report names?"""
@@ -205,6 +221,8 @@ class MissingAnswerKind(Rule):
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
         if evidence.query.expects != self.kind or holds_kind(evidence.text, self.kind):
+            return ""
+        if self.kind == "person" and reader.names_someone(evidence.position):
             return ""
         return KIND_NAMES[self.kind]
 

@@ -23,6 +23,14 @@ _HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir Jo
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
 _HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
 
+_TITLED_NAME = re.compile(_HAS_PERSON.pattern + r"(?:\s+[A-Z][a-z][A-Za-z'\-]+)?")
+
+
+def titled_names(text: str) -> list[str]:
+    """The names a text gives after a title, without it: 'Sir John Smith' -> 'John Smith'."""
+    return [match.group(0).split(None, 1)[1].strip() for match in _TITLED_NAME.finditer(text)]
+
+
 KIND_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
 
 

@@ -370,7 +370,9 @@ class QueryAnalyzer:
         self.coined = coined_acronyms(corpus)
         self._common_expansions = _common_acronym_expansions(corpus, self.acronyms, COMMON_ACRONYM_SHARE)
         body = " ".join(p.text for p in corpus.passages)
-        self._lower_words = set(re.findall(r"\b[a-z]+\b", body))
+        self.lowercase_words = frozenset(
+            re.findall(r"\b[a-z]+\b", body)
+        )  # what the reports write in lowercase
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
@@ -480,7 +482,7 @@ class QueryAnalyzer:
                     expansion = self.coined.get(candidate)  # "MMDP": initials the report never uses
                 if expansion is None:
                     continue
-                if word.islower() and word in self._lower_words:
+                if word.islower() and word in self.lowercase_words:
                     continue  # an ordinary word the report also uses ("dip" would be DIP)
                 if expansion not in found:
                     found.append(expansion)

@@ -167,3 +167,9 @@ def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
     assert asked_words("is anyone cooking crystal meth") == ["cooking"]  # 'anyone' names no thing
     assert expected_answer("When do offenders usually start?") == ""  # a time of life, not a date
     assert expected_answer("When does the funding run out?") == "date"
+
+
+def test_names_after_a_title_are_read_without_it() -> None:
+    from qa.kinds import titled_names
+
+    assert titled_names("approved by Sir John Smith and Dr Jane Doe") == ["John Smith", "Jane Doe"]

@@ -235,10 +235,10 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
     assert across.answerable >= 100 and across.offtopic >= 20
-    assert across.recall_at_1 >= 0.69 and across.recall_at_3 >= 0.875  # 0.702 / 0.885 measured
-    assert across.answerable_declined <= 0.115  # 0.106
+    assert across.recall_at_1 >= 0.74 and across.recall_at_3 >= 0.90  # 0.750 / 0.913 measured
+    assert across.answerable_declined <= 0.065  # 0.058
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.70 and scoped.recall_at_3 >= 0.93  # 0.712 / 0.942 measured
+    assert scoped.recall_at_1 >= 0.76 and scoped.recall_at_3 >= 0.95  # 0.769 / 0.962 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
@@ -254,3 +254,12 @@ def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Sear
     finally:
         library_searcher.set_config(original)
     assert original.ranking.summary_penalty > 0
+
+
+def test_a_person_named_without_a_title_answers_who(library_searcher: Searcher) -> None:
+    """'The author of the report is Philip Powell, Director of Communications': a name the library
+    gives as a report's author answers 'who', though no title stands before it."""
+    assert {"Philip Powell", "Simon Vile"} <= library_searcher.reader.people
+    result = library_searcher.ask("Who was the Director of Communications at the MPA in 2001?")
+    assert result.answered and result.hits[0].passage.id == "C"
+    assert "Philip Powell" in result.hits[0].span.text
