@@ -25,21 +25,87 @@ class RankingConfig:
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
 
 
-# Units FAISS returns by score; the rest take the last one's score. Every unit of a library up to
-# a few hundred reports; past that, sorting every unit cost more than the rest of search.
+# Units scored by their own dense score; the rest take the last one's score. Every unit of a library
+# up to a few hundred reports; past that, sorting every unit cost more than the rest of search.
 DENSE_CANDIDATES = 4000
 
 
 @dataclass(frozen=True, kw_only=True)
 class Scope:
-    """Some reports of the library: FAISS's selector for their units, and masks of their units and
-    passages, so search scores nothing outside them."""
+    """Some reports of the library: their units (numbers and mask) and passages (mask), so search
+    scores nothing outside them."""
 
     docs: tuple[str, ...]
     passages: np.ndarray  # bool per passage
     units: np.ndarray  # bool per unit
-    selector: faiss.IDSelector
+    ids: np.ndarray  # int64: the numbers of the units in scope, ascending
     count: int  # units in scope
+
+
+class DenseScores:
+    """Inner products of a question vector with the index's unit vectors, by FAISS's own kernel
+    (bit for bit the scores its flat search returns), without its search.
+
+    FAISS's search keeps the best k in a heap: with k = DENSE_CANDIDATES that cost more than the
+    inner products themselves (~40% of a 10k-unit library's units pass through the heap). The
+    scores are all search needs: the k-th best is a partition away. An index that is not a flat
+    inner-product index is searched by FAISS, as before."""
+
+    def __init__(self, dense: faiss.Index) -> None:
+        self.index = dense
+        self.count = int(dense.ntotal)
+        self.dim = int(dense.d)
+        flat = isinstance(dense, faiss.IndexFlat) and dense.metric_type == faiss.METRIC_INNER_PRODUCT
+        self._vectors = dense.get_xb() if flat and self.count else None  # FAISS's own memory, no copy
+
+    def scores(self, vector: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        """float32 scores of every unit, or of the units numbered `ids` (int64, in that order)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if self._vectors is None:
+            return self._searched(query, ids)
+        out = np.empty(self.count if ids is None else len(ids), dtype=np.float32)
+        if ids is None:
+            faiss.fvec_inner_products_ny(
+                faiss.swig_ptr(out), faiss.swig_ptr(query), self._vectors, self.dim, self.count
+            )
+        else:
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(out),
+                faiss.swig_ptr(query),
+                self._vectors,
+                faiss.swig_ptr(ids),
+                self.dim,
+                1,
+                len(ids),
+            )
+        return out
+
+    def nearest(
+        self, vector: np.ndarray, ids: np.ndarray | None = None, count: int | None = None
+    ) -> np.ndarray:
+        """Every unit's score (-1 for those not in `ids`, when given), as FAISS's search for the
+        `count` nearest (DENSE_CANDIDATES) left them: past the nearest, a large library's units
+        take the last nearest one's score, so no far unit outranks a near one."""
+        scores = self.scores(vector, ids)
+        nearest = min(len(scores), DENSE_CANDIDATES if count is None else count)
+        if nearest < len(scores):  # the k-th best score: a partition, not a sort
+            floor = np.partition(scores, len(scores) - nearest)[len(scores) - nearest]
+            scores = np.maximum(scores, floor)
+        if ids is None:
+            return scores
+        every = np.full(self.count, -1.0, dtype=np.float32)
+        every[ids] = scores
+        return every
+
+    def _searched(self, query: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+        """Any other FAISS index: every unit (or the scope's) through its own search."""
+        wanted = self.count if ids is None else len(ids)
+        params = None if ids is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+        found, numbers = self.index.search(query.reshape(1, -1), wanted, params=params)
+        full = np.zeros(self.count, dtype=np.float32)
+        full[numbers[0]] = found[0]
+        return full if ids is None else full[ids]
 
 
 TOP_CANDIDATES = 50  # passages kept in rank order; answers, lookups and the rerank use the first 10
@@ -92,6 +158,7 @@ class Ranker:
         kinds = np.array([p.kind for p in index.corpus.passages])
         self.tables = np.flatnonzero(kinds == "table")
         self.passage_tokens = TokenMatrices(index.passage_tokens)
+        self.dense = DenseScores(index.dense)
 
     def rank(
         self,
@@ -123,23 +190,22 @@ class Ranker:
             passages[first:end] = True
         units = passages[self.unit_passage]
         ids = np.flatnonzero(units).astype(np.int64)
-        selector = faiss.IDSelectorBatch(ids)
-        return Scope(docs=tuple(docs), passages=passages, units=units, selector=selector, count=len(ids))
+        return Scope(docs=tuple(docs), passages=passages, units=units, ids=ids, count=len(ids))
 
     def unit_scores(
         self, vector: np.ndarray, keyword_tokens: list[str], scope: Scope | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Dense and keyword scores of every unit; outside the scope dense is -1 and keyword 0,
-        and neither FAISS nor BM25 scores those units (ID selector, weight mask)."""
-        total = self.index.dense.ntotal
-        count = total if scope is None else scope.count
-        nearest = min(count, DENSE_CANDIDATES)
-        params = None if scope is None else faiss.SearchParameters(sel=scope.selector)
-        scores, ids = self.index.dense.search(vector.reshape(1, -1), nearest, params=params)
-        unit_dense = np.full(total, -1.0, dtype=np.float32)
-        if nearest < count:  # a large library: the units past the nearest are no closer than it
-            unit_dense[slice(None) if scope is None else scope.units] = scores[0][-1]
-        unit_dense[ids[0]] = scores[0]
+        and neither is computed for those units (unit numbers, BM25's weight mask)."""
+        return self.dense_scores(vector, scope), self.keyword_scores(keyword_tokens, scope)
+
+    def dense_scores(self, vector: np.ndarray, scope: Scope | None = None) -> np.ndarray:
+        """Each unit's dense score (-1 outside the scope); see DenseScores.nearest."""
+        return self.dense.nearest(vector, None if scope is None else scope.ids)
+
+    def keyword_scores(self, keyword_tokens: list[str], scope: Scope | None = None) -> np.ndarray:
+        """BM25 scores of every unit (0 outside the scope, and with no keyword)."""
+        total = self.dense.count
         if keyword_tokens:
             mask = None if scope is None else scope.units.astype(np.float32)
             unit_keyword = np.asarray(
@@ -147,7 +213,7 @@ class Ranker:
             )
         else:
             unit_keyword = np.zeros(total, dtype=np.float32)
-        return unit_dense, unit_keyword
+        return unit_keyword
 
     def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
         """A blend of each passage's best unit and its whole text."""
