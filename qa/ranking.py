@@ -108,6 +108,15 @@ class DenseScores:
         return full if ids is None else full[ids]
 
 
+@dataclass(frozen=True, kw_only=True)
+class KeywordScores:
+    """A question's BM25 score of every unit, and the saturated keyword score of every passage:
+    they need no vector, so the server works them out while the model encodes the question."""
+
+    units: np.ndarray
+    passages: np.ndarray
+
+
 TOP_CANDIDATES = 50  # passages kept in rank order; answers, lookups and the rerank use the first 10
 
 
@@ -169,11 +178,15 @@ class Ranker:
         asks_definition: bool,
         config: RankingConfig,
         scope: Scope | None = None,
+        keyword: KeywordScores | None = None,
     ) -> Ranking:
-        unit_dense, unit_keyword = self.unit_scores(vector, keyword_tokens, scope)
+        if keyword is None:
+            keyword = self.keyword(keyword_tokens, config, scope)
+        unit_dense = self.dense_scores(vector, scope)
+        unit_keyword = keyword.units
         if not asks_definition:
             unit_dense = np.where(self.is_entry, unit_dense * config.entry_weight, unit_dense)
-        fused = self.fused_scores(unit_dense, unit_keyword, config)
+        fused = self.fused_scores(unit_dense, unit_keyword, config, keyword.passages)
         top = self.top(fused, scope)
         ranked = self.rerank(top, question_tokens, config)
         later = self.later_tables(fused, {p for p, _ in top}, scope)
@@ -202,6 +215,13 @@ class Ranker:
     def dense_scores(self, vector: np.ndarray, scope: Scope | None = None) -> np.ndarray:
         """Each unit's dense score (-1 outside the scope); see DenseScores.nearest."""
         return self.dense.nearest(vector, None if scope is None else scope.ids)
+
+    def keyword(
+        self, keyword_tokens: list[str], config: RankingConfig, scope: Scope | None = None
+    ) -> KeywordScores:
+        """The keyword side of ranking: every unit's BM25 score and every passage's blend of them."""
+        units = self.keyword_scores(keyword_tokens, scope)
+        return KeywordScores(units=units, passages=self.keyword_passages(units, config))
 
     def keyword_scores(self, keyword_tokens: list[str], scope: Scope | None = None) -> np.ndarray:
         """BM25 scores of every unit (0 outside the scope, and with no keyword)."""
@@ -239,17 +259,25 @@ class Ranker:
         return self.top(self.fused_scores(unit_dense, unit_keyword, config), scope)
 
     def fused_scores(
-        self, unit_dense: np.ndarray, unit_keyword: np.ndarray, config: RankingConfig
+        self,
+        unit_dense: np.ndarray,
+        unit_keyword: np.ndarray,
+        config: RankingConfig,
+        keyword_norm: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Dense and saturated keyword scores fused per passage."""
+        """Dense and saturated keyword scores fused per passage (the keyword side may be given)."""
         dense = self.passage_scores(unit_dense, config.best_unit_weight)
+        if keyword_norm is None:
+            keyword_norm = self.keyword_passages(unit_keyword, config)
+        return config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+
+    def keyword_passages(self, unit_keyword: np.ndarray, config: RankingConfig) -> np.ndarray:
+        """Each passage's keyword score, saturated (or relative to the best, with no saturation)."""
         keyword = self.passage_scores(unit_keyword, config.keyword_best_unit_weight)
         if config.keyword_saturation > 0:
-            keyword_norm = keyword / (keyword + config.keyword_saturation)
-        else:
-            top_keyword = float(keyword.max())
-            keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
-        return config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+            return keyword / (keyword + config.keyword_saturation)
+        top_keyword = float(keyword.max())
+        return keyword / top_keyword if top_keyword > 0 else keyword
 
     def top(
         self, fused: np.ndarray, scope: Scope | None, count: int = TOP_CANDIDATES

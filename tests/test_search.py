@@ -470,3 +470,13 @@ def test_two_words_the_report_writes_as_one_are_joined(searcher: Searcher) -> No
         "crack houses": "crackhouses"
     }
     assert searcher.analyzer.correct_spelling("what about the houses")[1] == {}
+
+
+def test_an_analysis_drafted_then_finished_is_the_whole_analysis(searcher: Searcher) -> None:
+    """The server drafts a question (the text to embed) and finishes the analysis while the model
+    runs: the same Query as analysing it at once, for a question that names its report too."""
+    report = searcher.corpus.reports[0]
+    for question in ["How many cannabis factories were found in London?", f"Who wrote {report.title}?"]:
+        draft = searcher.draft(question)
+        assert searcher.finish(draft) == searcher.analyse(question)
+        assert draft.dense_text == searcher.analyse(question).dense_text
