@@ -480,3 +480,17 @@ def test_an_analysis_drafted_then_finished_is_the_whole_analysis(searcher: Searc
         draft = searcher.draft(question)
         assert searcher.finish(draft) == searcher.analyse(question)
         assert draft.dense_text == searcher.analyse(question).dense_text
+
+
+def test_short_texts_are_tokenized_once_and_each_caller_gets_its_own_list() -> None:
+    """normalise and tokenize keep short texts' results (a question is read a dozen times an
+    answer); a caller changing its list changes nobody else's, and long texts give the same."""
+    from qa import text
+
+    question = "How many Speed-Cameras were fitted in 2004?"
+    first = text.tokenize(question)
+    first.append("changed")
+    assert text.tokenize(question) == text._tokenize(question) and "changed" not in text.tokenize(question)
+    long = question + " more" * text.CACHED_CHARS
+    assert text.tokenize(long) == text._tokenize(long) and text.normalise(long) == text._normalise(long)
+    assert text.normalise(question) == text._normalise(question)
