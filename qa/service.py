@@ -28,7 +28,6 @@ CacheKey = tuple[str, str, int, tuple[str, ...] | None]  # (index fingerprint, q
 class _Pending:
     text: str
     future: asyncio.Future
-    dispatched: asyncio.Future | None = None  # done once the text is on its way to a worker
 
 
 class MicroBatcher:
@@ -66,15 +65,14 @@ class MicroBatcher:
         """Questions queued and not yet handed to the model."""
         return self._queue.qsize() if self._queue is not None else 0
 
-    async def encode(self, text: str, dispatched: asyncio.Future | None = None) -> Any:
-        """The vector of one question, encoded together with whatever else is queued.
-        `dispatched` is done once a worker has the question (the caller may work meanwhile)."""
+    async def encode(self, text: str) -> Any:
+        """The vector of one question, encoded together with whatever else is queued."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._dispatcher is None or self._dispatcher.done():
             self._start(loop)
         assert self._queue is not None
         future: asyncio.Future = loop.create_future()
-        self._queue.put_nowait(_Pending(text, future, dispatched))
+        self._queue.put_nowait(_Pending(text, future))
         return await future
 
     def encode_now(self, texts: Sequence[str]) -> list[Any]:
@@ -132,11 +130,7 @@ class MicroBatcher:
         """One model call on one worker's thread; its failure goes to every question in it."""
         loop = asyncio.get_running_loop()
         try:
-            running = loop.run_in_executor(executor, self._encode, [i.text for i in batch])
-            for item in batch:
-                if item.dispatched is not None and not item.dispatched.done():
-                    item.dispatched.set_result(None)
-            vectors = await running
+            vectors = await loop.run_in_executor(executor, self._encode, [i.text for i in batch])
         except Exception as error:
             for item in batch:
                 if not item.future.done():
@@ -260,16 +254,12 @@ class AnswerService:
         self, searcher: Searcher, key: CacheKey, question: str, k: int, docs: tuple[str, ...] | None
     ) -> Result:
         started = time.perf_counter()
-        draft = searcher.draft(question)  # the text the model needs, read first
-        dispatched = asyncio.get_running_loop().create_future()
-        encoding = asyncio.ensure_future(self.batcher.encode(draft.dense_text, dispatched))
-        # While a worker encodes, the loop does what needs no vector: the rest of the analysis,
-        # the scope and the keyword scores (at c=1 the loop is otherwise idle until the vector).
-        await asyncio.wait([dispatched, encoding], return_when=asyncio.FIRST_COMPLETED)
-        query = searcher.finish(draft)
-        prepared = searcher.prepare(query, docs)
-        vector = await encoding
-        result = searcher.answer(query, vector, k, docs=docs, prepared=prepared)
+        # Analysis, encode, search, in turn. Analysing and preparing the keyword scores while the
+        # worker encodes (QueryAnalyzer.draft/finish, Searcher.prepare) measured no faster at c=1:
+        # that work is mostly Python, and holding the GIL it slows the model's forward pass.
+        query = searcher.analyse(question)
+        vector = await self.batcher.encode(query.dense_text)
+        result = searcher.answer(query, vector, k, docs=docs)
         took = round((time.perf_counter() - started) * 1000, 3)
         result = replace(result, took_ms=took)
         self.cache.put(key, result)

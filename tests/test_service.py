@@ -309,27 +309,9 @@ def test_stats_count_model_calls_and_cache_hits(searcher: Searcher) -> None:
     service.close()
 
 
-def test_a_question_is_dispatched_before_its_vector_is_ready() -> None:
-    """`dispatched` is done once a worker has the question, while the model is still on it: the
-    service finishes the analysis and the keyword scores meanwhile."""
-    model = FakeModel(hold_first=True)
-    batcher = MicroBatcher(model, max_batch=32, max_wait_ms=2)
-
-    async def scenario() -> None:
-        dispatched = asyncio.get_running_loop().create_future()
-        encoding = asyncio.ensure_future(batcher.encode("the question 7", dispatched))
-        await asyncio.wait_for(dispatched, 60)
-        assert not encoding.done() and model.calls == [["the question 7"]]
-        model.release()
-        assert (await asyncio.wait_for(encoding, 60))[0] == 7
-
-    run_async(scenario())
-    batcher.close()
-
-
 def test_the_service_answers_as_the_searcher_does(searcher: Searcher) -> None:
-    """Drafted, encoded and finished while the model runs, within docs or not: the same result as
-    analysing and answering in one go."""
+    """Analysed, encoded on a worker and answered, within docs or not: the same result as
+    Searcher.ask."""
     service = AnswerService(searcher, cache_size=0)
     doc = searcher.corpus.docs[0]
     questions = [CANNABIS, "What does paragraph 16 say?", "Who wrote the report?", "total of Table 1"]
