@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -48,6 +48,21 @@ class Query:
     named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of Leeds"]
     names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Leeds"]
     named_docs: tuple[str, ...] = ()  # reports the question names ("the 22 July 2004 lease report")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Draft:
+    """A question read as far as the model needs: the text to embed, and what the rest of the
+    analysis starts from (QueryAnalyzer.finish)."""
+
+    question: str  # as asked
+    read: str  # without the phrase that names its report, if one does
+    named_docs: tuple[str, ...]
+    text: str
+    corrections: dict[str, str]
+    expansions: list[str]
+    dense_text: str
+    keyword_text: str
 
 
 _ASKS_QUANTITY = re.compile(
@@ -573,16 +588,16 @@ class QueryAnalyzer:
         return not forms or bool(forms & self._known_words or set(tokenize(word)) & self._known_stems)
 
     def analyse(self, question: str) -> Query:
+        return self.finish(self.draft(question))
+
+    def draft(self, question: str) -> Draft:
+        """What the model needs (the text to embed), read first: the server sends it to the encode
+        worker and finishes the analysis (`finish`) while the model runs."""
         # A question that names its report keeps the name out of what is ranked and checked: it
         # says where to look, not what to look for ("who wrote the Riverside conference paper?").
         mention = self.names.mention(question)
-        if mention is not None:
-            question_read = without_phrases(question, mention.phrases) or question
-            return replace(self._analyse(question_read), question=question, named_docs=mention.docs)
-        return self._analyse(question)
-
-    def _analyse(self, question: str) -> Query:
-        text, corrections = self.correct_spelling(question)
+        read = (without_phrases(question, mention.phrases) or question) if mention is not None else question
+        text, corrections = self.correct_spelling(read)
         expansions = self.expand(text)
         everyday = report_terms(text)
         options = self.options
@@ -598,13 +613,27 @@ class QueryAnalyzer:
         if dense_extra:
             dense_text = f"{text} " + " ".join(f"({e})" for e in dense_extra)
         keyword_text = f"{text} " + " ".join(keyword_extra) if keyword_extra else text
-        names = self.names_in(text)  # read once: the library check and the per-report one
-        return Query(
+        return Draft(
             question=question,
+            read=read,
+            named_docs=mention.docs if mention is not None else (),
             text=text,
             corrections=corrections,
+            expansions=expansions,
             dense_text=dense_text,
-            tokens=tokenize(keyword_text),
+            keyword_text=keyword_text,
+        )
+
+    def finish(self, draft: Draft) -> Query:
+        """The rest of the analysis of a drafted question: everything but the text to embed."""
+        text, expansions = draft.text, draft.expansions
+        names = self.names_in(text)  # read once, spelling corrected: the library and per-report checks
+        return Query(
+            question=draft.question,
+            text=text,
+            corrections=draft.corrections,
+            dense_text=draft.dense_text,
+            tokens=tokenize(draft.keyword_text),
             cited=self.cited_passage(text),
             expansions=expansions,
             unknown_names=[name for name in names if not self.in_report(name)],
@@ -617,6 +646,7 @@ class QueryAnalyzer:
             years=asked_years(text),
             labels=labels_in(text),
             named_places=self.named_places(text),
+            named_docs=draft.named_docs,
         )
 
     def asks_definition(self, question: str, expansions: list[str]) -> bool:

@@ -29,21 +29,107 @@ class RankingConfig:
     summary_penalty: float = 0.1
 
 
-# Units FAISS returns by score; the rest take the last one's score. Every unit of a library up to
-# a few hundred reports; past that, sorting every unit cost more than the rest of search.
+# Units scored by their own dense score; the rest take the last one's score. Every unit of a library
+# up to a few hundred reports; past that, sorting every unit cost more than the rest of search.
 DENSE_CANDIDATES = 4000
 
 
 @dataclass(frozen=True, kw_only=True)
 class Scope:
-    """Some reports of the library: FAISS's selector for their units, and masks of their units and
-    passages, so search scores nothing outside them."""
+    """Some reports of the library: their units (numbers and mask) and passages (mask), so search
+    scores nothing outside them."""
 
     docs: tuple[str, ...]
     passages: np.ndarray  # bool per passage
     units: np.ndarray  # bool per unit
-    selector: faiss.IDSelector
+    ids: np.ndarray  # int64: the numbers of the units in scope, ascending
     count: int  # units in scope
+
+
+class DenseScores:
+    """Inner products of a question vector with the index's unit vectors, by FAISS's own kernel
+    (bit for bit the scores its flat search returns), without its search.
+
+    FAISS's search keeps the best k in a heap: with k = DENSE_CANDIDATES that cost more than the
+    inner products themselves (~40% of a 10k-unit library's units pass through the heap). The
+    scores are all search needs: the k-th best is a partition away. An index that is not a flat
+    inner-product index is searched by FAISS, as before."""
+
+    def __init__(self, dense: faiss.Index) -> None:
+        self.index = dense
+        self.count = int(dense.ntotal)
+        self.dim = int(dense.d)
+        flat = isinstance(dense, faiss.IndexFlat) and dense.metric_type == faiss.METRIC_INNER_PRODUCT
+        self._vectors = dense.get_xb() if flat and self.count else None  # FAISS's own memory, no copy
+        # The same memory as rows of a numpy array (no copy), for a scope's runs of units.
+        self._rows = (
+            faiss.rev_swig_ptr(self._vectors, self.count * self.dim).reshape(self.count, self.dim)
+            if self._vectors is not None
+            else np.empty((0, self.dim), dtype=np.float32)
+        )
+
+    def scores(self, vector: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+        """float32 scores of every unit, or of the units numbered `ids` (int64, in that order)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        if self._vectors is None:
+            return self._searched(query, ids)
+        out = np.empty(self.count if ids is None else len(ids), dtype=np.float32)
+        if ids is None:
+            faiss.fvec_inner_products_ny(
+                faiss.swig_ptr(out), faiss.swig_ptr(query), self._vectors, self.dim, self.count
+            )
+        elif len(ids):
+            # A scope is whole reports, so its units come in runs of consecutive numbers: each run by
+            # the same kernel as the whole library (fvec_inner_products_by_idx runs an OpenMP loop,
+            # which made scoped questions slower in the server than FAISS's search had been).
+            ids = np.asarray(ids, dtype=np.int64)
+            starts = np.flatnonzero(np.diff(ids, prepend=ids[:1] - 2) != 1)
+            ends = np.append(starts[1:], len(ids))
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                rows = self._rows[ids[start] : ids[start] + end - start]
+                faiss.fvec_inner_products_ny(
+                    faiss.swig_ptr(out[start:end]),
+                    faiss.swig_ptr(query),
+                    faiss.swig_ptr(rows),
+                    self.dim,
+                    end - start,
+                )
+        return out
+
+    def nearest(
+        self, vector: np.ndarray, ids: np.ndarray | None = None, count: int | None = None
+    ) -> np.ndarray:
+        """Every unit's score (-1 for those not in `ids`, when given), as FAISS's search for the
+        `count` nearest (DENSE_CANDIDATES) left them: past the nearest, a large library's units
+        take the last nearest one's score, so no far unit outranks a near one."""
+        scores = self.scores(vector, ids)
+        nearest = min(len(scores), DENSE_CANDIDATES if count is None else count)
+        if nearest < len(scores):  # the k-th best score: a partition, not a sort
+            floor = np.partition(scores, len(scores) - nearest)[len(scores) - nearest]
+            scores = np.maximum(scores, floor)
+        if ids is None:
+            return scores
+        every = np.full(self.count, -1.0, dtype=np.float32)
+        every[ids] = scores
+        return every
+
+    def _searched(self, query: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+        """Any other FAISS index: every unit (or the scope's) through its own search."""
+        wanted = self.count if ids is None else len(ids)
+        params = None if ids is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+        found, numbers = self.index.search(query.reshape(1, -1), wanted, params=params)
+        full = np.zeros(self.count, dtype=np.float32)
+        full[numbers[0]] = found[0]
+        return full if ids is None else full[ids]
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeywordScores:
+    """A question's BM25 score of every unit, and the saturated keyword score of every passage:
+    they need no vector, so the server works them out while the model encodes the question."""
+
+    units: np.ndarray
+    passages: np.ndarray
 
 
 TOP_CANDIDATES = 50  # passages kept in rank order; answers, lookups and the rerank use the first 10
@@ -97,6 +183,7 @@ class Ranker:
         self.tables = np.flatnonzero(kinds == "table")
         self.is_summary = np.array([p.id == SUMMARY_ID for p in index.corpus.passages], dtype=bool)
         self.passage_tokens = TokenMatrices(index.passage_tokens)
+        self.dense = DenseScores(index.dense)
 
     def rank(
         self,
@@ -107,11 +194,15 @@ class Ranker:
         asks_definition: bool,
         config: RankingConfig,
         scope: Scope | None = None,
+        keyword: KeywordScores | None = None,
     ) -> Ranking:
-        unit_dense, unit_keyword = self.unit_scores(vector, keyword_tokens, scope)
+        if keyword is None:
+            keyword = self.keyword(keyword_tokens, config, scope)
+        unit_dense = self.dense_scores(vector, scope)
+        unit_keyword = keyword.units
         if not asks_definition:
             unit_dense = np.where(self.is_entry, unit_dense * config.entry_weight, unit_dense)
-        fused = self.fused_scores(unit_dense, unit_keyword, config)
+        fused = self.fused_scores(unit_dense, unit_keyword, config, keyword.passages)
         top = self.top(fused, scope)
         ranked = self.rerank(top, question_tokens, config)
         later = self.later_tables(fused, {p for p, _ in top}, scope)
@@ -128,23 +219,29 @@ class Ranker:
             passages[first:end] = True
         units = passages[self.unit_passage]
         ids = np.flatnonzero(units).astype(np.int64)
-        selector = faiss.IDSelectorBatch(ids)
-        return Scope(docs=tuple(docs), passages=passages, units=units, selector=selector, count=len(ids))
+        return Scope(docs=tuple(docs), passages=passages, units=units, ids=ids, count=len(ids))
 
     def unit_scores(
         self, vector: np.ndarray, keyword_tokens: list[str], scope: Scope | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Dense and keyword scores of every unit; outside the scope dense is -1 and keyword 0,
-        and neither FAISS nor BM25 scores those units (ID selector, weight mask)."""
-        total = self.index.dense.ntotal
-        count = total if scope is None else scope.count
-        nearest = min(count, DENSE_CANDIDATES)
-        params = None if scope is None else faiss.SearchParameters(sel=scope.selector)
-        scores, ids = self.index.dense.search(vector.reshape(1, -1), nearest, params=params)
-        unit_dense = np.full(total, -1.0, dtype=np.float32)
-        if nearest < count:  # a large library: the units past the nearest are no closer than it
-            unit_dense[slice(None) if scope is None else scope.units] = scores[0][-1]
-        unit_dense[ids[0]] = scores[0]
+        and neither is computed for those units (unit numbers, BM25's weight mask)."""
+        return self.dense_scores(vector, scope), self.keyword_scores(keyword_tokens, scope)
+
+    def dense_scores(self, vector: np.ndarray, scope: Scope | None = None) -> np.ndarray:
+        """Each unit's dense score (-1 outside the scope); see DenseScores.nearest."""
+        return self.dense.nearest(vector, None if scope is None else scope.ids)
+
+    def keyword(
+        self, keyword_tokens: list[str], config: RankingConfig, scope: Scope | None = None
+    ) -> KeywordScores:
+        """The keyword side of ranking: every unit's BM25 score and every passage's blend of them."""
+        units = self.keyword_scores(keyword_tokens, scope)
+        return KeywordScores(units=units, passages=self.keyword_passages(units, config))
+
+    def keyword_scores(self, keyword_tokens: list[str], scope: Scope | None = None) -> np.ndarray:
+        """BM25 scores of every unit (0 outside the scope, and with no keyword)."""
+        total = self.dense.count
         if keyword_tokens:
             mask = None if scope is None else scope.units.astype(np.float32)
             unit_keyword = np.asarray(
@@ -152,7 +249,7 @@ class Ranker:
             )
         else:
             unit_keyword = np.zeros(total, dtype=np.float32)
-        return unit_dense, unit_keyword
+        return unit_keyword
 
     def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
         """A blend of each passage's best unit and its whole text."""
@@ -178,17 +275,25 @@ class Ranker:
         return self.top(self.fused_scores(unit_dense, unit_keyword, config), scope)
 
     def fused_scores(
-        self, unit_dense: np.ndarray, unit_keyword: np.ndarray, config: RankingConfig
+        self,
+        unit_dense: np.ndarray,
+        unit_keyword: np.ndarray,
+        config: RankingConfig,
+        keyword_norm: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Dense and saturated keyword scores fused per passage."""
+        """Dense and saturated keyword scores fused per passage (the keyword side may be given)."""
         dense = self.passage_scores(unit_dense, config.best_unit_weight)
+        if keyword_norm is None:
+            keyword_norm = self.keyword_passages(unit_keyword, config)
+        return config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+
+    def keyword_passages(self, unit_keyword: np.ndarray, config: RankingConfig) -> np.ndarray:
+        """Each passage's keyword score, saturated (or relative to the best, with no saturation)."""
         keyword = self.passage_scores(unit_keyword, config.keyword_best_unit_weight)
         if config.keyword_saturation > 0:
-            keyword_norm = keyword / (keyword + config.keyword_saturation)
-        else:
-            top_keyword = float(keyword.max())
-            keyword_norm = keyword / top_keyword if top_keyword > 0 else keyword
-        return config.dense_weight * dense + (1 - config.dense_weight) * keyword_norm
+            return keyword / (keyword + config.keyword_saturation)
+        top_keyword = float(keyword.max())
+        return keyword / top_keyword if top_keyword > 0 else keyword
 
     def top(
         self, fused: np.ndarray, scope: Scope | None, count: int = TOP_CANDIDATES

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz import fuzz
+import numpy as np
+from rapidfuzz import fuzz, process
 
 from qa.corpus import Passage, Span
 from qa.tables import Cell, Column, Row, Table, cell_text, read_table, singular
@@ -98,25 +99,33 @@ def _number(word: str) -> float:
 # What the question names: rows, columns, the table itself.
 
 
-def _stems(text: str) -> list[str]:
+@lru_cache(maxsize=4096)  # a question's stems are read once per table it is asked of
+def _stems(text: str) -> tuple[str, ...]:
     """Content stems, and each pair of words joined ('speed cameras' -> 'speedcamera')."""
     words = re.findall(r"[a-z]+", normalise(text))
     joined = [a + b for a, b in zip(words, words[1:], strict=False)]
-    return tokenize(" ".join(words)) + tokenize(" ".join(joined))
-
-
-def _same_word(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    if len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= 2:
-        return True  # 'seiz' and 'seizur'
-    return len(short) >= 5 and fuzz.ratio(a, b) >= FUZZY_MIN  # a misspelling
+    return tuple(tokenize(" ".join(words)) + tokenize(" ".join(joined)))
 
 
 def _matches(stems: Sequence[str], words: Sequence[str]) -> int:
-    """How many of `stems` one of `words` matches."""
-    return sum(any(_same_word(stem, word) for word in words) for stem in stems)
+    """How many of `stems` one of `words` matches: the same word, one a stem of the other ('seiz'
+    and 'seizur'), or a misspelling (both five letters or more, rapidfuzz ratio FUZZY_MIN)."""
+    if not stems or not words:
+        return 0
+    # Every pair at once (rapidfuzz's C loop and numpy); Python only for the few that may be stems.
+    close = process.cdist(stems, words, scorer=fuzz.ratio, score_cutoff=FUZZY_MIN, dtype=np.float64)
+    sizes = np.array([len(stem) for stem in stems])
+    lengths = np.array([len(word) for word in words])
+    short = np.minimum.outer(sizes, lengths)
+    same = (close >= FUZZY_MIN) & (short >= 5)  # a misspelling
+    # A stem of the other (within two letters): the first four letters must agree.
+    heads = np.equal.outer(np.array([a[:4] for a in stems]), np.array([b[:4] for b in words]))
+    maybe = heads & ~same & (short >= 4) & (np.abs(np.subtract.outer(sizes, lengths)) <= 2)
+    for i, j in zip(*np.nonzero(maybe), strict=True):
+        a, b = stems[i], words[j]
+        same[i, j] = b.startswith(a) if len(a) <= len(b) else a.startswith(b)
+    exact = set(words)
+    return sum(bool(row.any()) or stem in exact for stem, row in zip(stems, same, strict=True))
 
 
 def _folded(text: str) -> str:
@@ -127,20 +136,27 @@ def named_rows(question: str, table: Table) -> list[Row]:
     """Rows the question names, in the order it names them ('&' read as 'and', small misspellings
     forgiven); a longer name wins over one inside it ('Kingston upon Thames' over 'Thames')."""
     words = _folded(question).split()
-    found: list[tuple[int, int, Row]] = []
-    for row, name in _folded_names(table):
-        if not name:
+    found: list[tuple[int, int, int]] = []  # (first word, end, row number) of each name found
+    for length, numbers, names in _names_by_length(table):
+        windows = [" ".join(words[start : start + length]) for start in range(len(words) - length + 1)]
+        if not windows:
             continue
-        for start in range(len(words) - len(name) + 1):
-            window = " ".join(words[start : start + len(name)])
-            if window == " ".join(name) or (len(window) >= 5 and fuzz.ratio(window, " ".join(name)) >= 90):
-                found.append((start, start + len(name), row))
-                break
+        # Every name of this many words against every window at once (rapidfuzz's C loop).
+        scores = process.cdist(names, windows, scorer=fuzz.ratio, score_cutoff=90, dtype=np.float64)
+        named: set[int] = set()
+        for at, start in np.argwhere(scores >= 90):  # by name, then window: each name's first
+            window = windows[start]
+            if at not in named and (window == names[at] or len(window) >= 5):
+                named.add(at)
+                found.append((int(start), int(start) + length, numbers[at]))
     kept = [item for item in found if not any(_inside(item, other) for other in found)]
-    return [row for _, _, row in sorted(kept, key=lambda item: item[0])]
+    rows = _folded_names(table)
+    return [
+        rows[item[2]][0] for item in sorted(kept, key=lambda item: (item[0], item[2]))
+    ]  # by place, then table order
 
 
-def _inside(item: tuple[int, int, Row], other: tuple[int, int, Row]) -> bool:
+def _inside(item: tuple[int, int, int], other: tuple[int, int, int]) -> bool:
     """Is this name's place in the question within another, longer name's?"""
     return other[0] <= item[0] and item[1] <= other[1] and other[1] - other[0] > item[1] - item[0]
 
@@ -175,6 +191,19 @@ def is_about(table: Table, stems: Sequence[str]) -> bool:
 @lru_cache(maxsize=1024)
 def _folded_names(table: Table) -> tuple[tuple[Row, tuple[str, ...]], ...]:
     return tuple((row, tuple(_folded(row.name).split())) for row in table.data_rows)
+
+
+@lru_cache(maxsize=1024)
+def _names_by_length(table: Table) -> tuple[tuple[int, tuple[int, ...], tuple[str, ...]], ...]:
+    """The row names grouped by their number of words: (words, row numbers, names joined)."""
+    groups: dict[int, list[tuple[int, str]]] = {}
+    for number, (_, name) in enumerate(_folded_names(table)):
+        if name:
+            groups.setdefault(len(name), []).append((number, " ".join(name)))
+    return tuple(
+        (length, tuple(n for n, _ in items), tuple(name for _, name in items))
+        for length, items in groups.items()
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -77,6 +77,11 @@ class Table:
     rows: tuple[Row, ...]
     doc: str = ""  # the report it is from (passage ids repeat across reports)
 
+    def __hash__(self) -> int:
+        # Tables key lru caches (qa/table_answers.py) once per question: hash what names the
+        # table, not every cell of every row (equal tables still hash alike).
+        return hash((self.doc, self.passage_id, self.caption, self.header))
+
     @property
     def value_columns(self) -> tuple[Column, ...]:
         return self.columns[1:]

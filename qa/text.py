@@ -41,8 +41,22 @@ _MULTIPLIERS = {"m": "million", "bn": "billion", "k": "thousand"}
 _stemmer = Stemmer.Stemmer("english")
 
 
+# A question's words are normalised and tokenized a dozen times an answer (analysis, decline rules,
+# table answers): short texts are worked out once. Long ones (passages, at build) are not kept.
+CACHED_CHARS = 1000
+
+
 def normalise(text: str) -> str:
     """Lowercase, fold Unicode and spelling variants, write money and numbers one way."""
+    return _normalised(text) if len(text) <= CACHED_CHARS else _normalise(text)
+
+
+@lru_cache(maxsize=8192)
+def _normalised(text: str) -> str:
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     text = _MONEY_SUFFIX.sub(lambda m: f"£{m.group(1)} {_MULTIPLIERS[m.group(2)]}", text)
@@ -72,6 +86,15 @@ def _expand_token(token: str) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Keyword tokens: stop words dropped, stemmed, compounds also split into their parts."""
+    return list(_tokenized(text)) if len(text) <= CACHED_CHARS else _tokenize(text)
+
+
+@lru_cache(maxsize=8192)
+def _tokenized(text: str) -> tuple[str, ...]:
+    return tuple(_tokenize(text))
+
+
+def _tokenize(text: str) -> list[str]:
     tokens: list[str] = []
     for raw in _TOKEN.findall(normalise(text)):
         for form in _expand_token(raw.strip(".-/")):

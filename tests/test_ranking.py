@@ -70,3 +70,60 @@ def test_a_large_library_scores_units_past_the_nearest_at_the_last_nearest_score
     floor = np.sort(exact)[::-1][39]
     others = np.setdiff1d(np.arange(len(exact)), nearest)
     assert np.allclose(approximate[others], floor) and (exact[others] <= floor + 1e-6).all()
+
+
+def _faiss_nearest(index, vector: np.ndarray, ids: np.ndarray | None, count: int) -> np.ndarray:  # noqa: ANN001
+    """What unit_scores did with FAISS's search: the `count` nearest (of the scope, through its ID
+    selector), and every other unit of the scope at the last nearest one's score; -1 outside."""
+    import faiss
+
+    total = index.ntotal
+    wanted = total if ids is None else len(ids)
+    nearest = min(wanted, count)
+    params = None if ids is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+    scores, found = index.search(vector.reshape(1, -1), nearest, params=params)
+    unit_dense = np.full(total, -1.0, dtype=np.float32)
+    if nearest < wanted:
+        unit_dense[slice(None) if ids is None else ids] = scores[0][-1]
+    unit_dense[found[0]] = scores[0]
+    return unit_dense
+
+
+def test_dense_scores_are_faiss_search_bit_for_bit() -> None:
+    """The inner products by FAISS's kernel, and the k-th best by a partition, leave every unit the
+    very score FAISS's top-k search gave it: whole library, a scope, and past the nearest."""
+    import faiss
+
+    from qa.ranking import DenseScores
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 384)).astype(np.float32)
+    vectors[1500:1600] = vectors[:100]  # identical units (copies of a report) tie exactly
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(384)
+    index.add(vectors)
+    dense = DenseScores(index)
+    scope = np.sort(rng.choice(3000, size=700, replace=False)).astype(np.int64)
+    for vector in [*vectors[:3], *rng.standard_normal((5, 384)).astype(np.float32)]:
+        for count in (40, 2000, 4000):
+            for ids in (None, scope):
+                expected = _faiss_nearest(index, vector, ids, count)
+                assert np.array_equal(dense.nearest(vector, ids, count), expected)
+
+
+def test_dense_scores_search_any_other_index_with_faiss() -> None:
+    """An index that is not flat inner-product (no raw vectors to read) is searched by FAISS."""
+    import faiss
+
+    from qa.ranking import DenseScores
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((500, 384)).astype(np.float32)
+    flat = faiss.IndexFlatIP(384)
+    flat.add(vectors)
+    mapped = faiss.IndexIDMap(faiss.IndexFlatIP(384))
+    mapped.add_with_ids(vectors, np.arange(500, dtype=np.int64))
+    scope = np.arange(100, 300, dtype=np.int64)
+    for ids in (None, scope):
+        expected = _faiss_nearest(flat, vectors[0], ids, 50)
+        assert np.allclose(DenseScores(mapped).nearest(vectors[0], ids, 50), expected, atol=1e-6)

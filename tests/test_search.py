@@ -471,3 +471,27 @@ def test_two_words_the_report_writes_as_one_are_joined(searcher: Searcher) -> No
         "crack houses": "crackhouses"
     }
     assert searcher.analyzer.correct_spelling("what about the houses")[1] == {}
+
+
+def test_an_analysis_drafted_then_finished_is_the_whole_analysis(searcher: Searcher) -> None:
+    """The server drafts a question (the text to embed) and finishes the analysis while the model
+    runs: the same Query as analysing it at once, for a question that names its report too."""
+    report = searcher.corpus.reports[0]
+    for question in ["How many cannabis factories were found in London?", f"Who wrote {report.title}?"]:
+        draft = searcher.draft(question)
+        assert searcher.finish(draft) == searcher.analyse(question)
+        assert draft.dense_text == searcher.analyse(question).dense_text
+
+
+def test_short_texts_are_tokenized_once_and_each_caller_gets_its_own_list() -> None:
+    """normalise and tokenize keep short texts' results (a question is read a dozen times an
+    answer); a caller changing its list changes nobody else's, and long texts give the same."""
+    from qa import text
+
+    question = "How many Speed-Cameras were fitted in 2004?"
+    first = text.tokenize(question)
+    first.append("changed")
+    assert text.tokenize(question) == text._tokenize(question) and "changed" not in text.tokenize(question)
+    long = question + " more" * text.CACHED_CHARS
+    assert text.tokenize(long) == text._tokenize(long) and text.normalise(long) == text._normalise(long)
+    assert text.normalise(question) == text._normalise(question)

@@ -307,3 +307,20 @@ def test_stats_count_model_calls_and_cache_hits(searcher: Searcher) -> None:
     assert stats["questions_encoded"] == 3 and stats["cache_hits"] == 1 and stats["cache_entries"] == 3
     assert 1 <= stats["model_calls"] <= 3
     service.close()
+
+
+def test_the_service_answers_as_the_searcher_does(searcher: Searcher) -> None:
+    """Analysed, encoded on a worker and answered, within docs or not: the same result as
+    Searcher.ask."""
+    service = AnswerService(searcher, cache_size=0)
+    doc = searcher.corpus.docs[0]
+    questions = [CANNABIS, "What does paragraph 16 say?", "Who wrote the report?", "total of Table 1"]
+
+    async def scenario() -> list:
+        return [await service.ask(q, 3, docs=docs) for q in questions for docs in (None, (doc,))]
+
+    served = [result for result, _ in run_async(scenario())]
+    direct = [searcher.ask_many([q], 3, docs=docs)[0] for q in questions for docs in (None, (doc,))]
+    for got, expected in zip(served, direct, strict=True):
+        assert dataclasses.replace(got, took_ms=0) == dataclasses.replace(expected, took_ms=0)
+    service.close()
