@@ -385,9 +385,8 @@ class QueryAnalyzer:
         self.coined = coined_acronyms(corpus)
         self._common_expansions = _common_acronym_expansions(corpus, self.acronyms, COMMON_ACRONYM_SHARE)
         body = " ".join(p.text for p in corpus.passages)
-        self.lowercase_words = frozenset(
-            re.findall(r"\b[a-z]+\b", body)
-        )  # what the reports write in lowercase
+        # What the reports write in lowercase: "rest" in the text is a word, not an acronym REST.
+        self.lowercase_words = frozenset(re.findall(r"\b[a-z]+\b", body))
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
@@ -396,6 +395,7 @@ class QueryAnalyzer:
         # 'Database' the report prints, where a name it never uses is left for the unknown-name check.
         capitalised = re.findall(rf"\b[A-Z][a-z]{{{SPELLING_MIN_LENGTH - 1},}}\b", f"{body} {headings}")
         self._spelling_names = {word.lower(): word for word in capitalised}
+        self._spelling_name_keys = sorted(self._spelling_names)
         self._sections_by_title, self._section_titles = _section_titles(corpus)
         self.names = ReportNames(corpus)
 
@@ -424,7 +424,7 @@ class QueryAnalyzer:
         """The report word this one misspells, as the report prints it, if one is close enough."""
         if word[0].isupper():
             match = process.extractOne(
-                word.lower(), list(self._spelling_names), scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
+                word.lower(), self._spelling_name_keys, scorer=fuzz.ratio, score_cutoff=SPELLING_MIN_RATIO
             )
             return None if match is None else self._spelling_names[match[0]]
         match = process.extractOne(
@@ -498,7 +498,7 @@ class QueryAnalyzer:
                 if expansion is None:
                     continue
                 if word.islower() and word in self.lowercase_words:
-                    continue  # an ordinary word the report also uses ("dip" would be DIP)
+                    continue  # an ordinary word the report also uses ("rest" would be REST)
                 if expansion not in found:
                     found.append(expansion)
                 break
