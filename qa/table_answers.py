@@ -45,7 +45,7 @@ class TableAnswer:
 class Ask:
     """What a question asks of a table, read from its words alone."""
 
-    operation: str  # compare, top, bottom, equal, above, below, missing, zero, most, least, total
+    operation: str  # compare, top, bottom, equal, above, below, text, missing, zero, most, least, total
     number: float | None = None
     inclusive: bool = False  # "at least 3" / "at most 3"
 
@@ -65,6 +65,12 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("below", rf"\bat\s+most\s+{_N}\b|\b{_N}\s+or\s+(?:fewer|less)\b", True),
     ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
     ("below", rf"\b(?:under|below)\s+{_N}\b", False),
+    (
+        "text",
+        r"\b(?:(?:not|n't|aren't|isn't)\s+(?:\w+\s+)?(?:a\s+)?(?:number|numbers|numeric|figures?)"
+        r"|non-?numeric|in words|as text)\b",
+        False,
+    ),
     (
         "missing",
         r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing|left empty)\b",
@@ -357,6 +363,20 @@ def _missing(table: Table, column: Column | None) -> TableAnswer | None:
     return _answer(table, text, [row for row, _ in blanks], f"rows with {labels} not given")
 
 
+def _text_cells(table: Table) -> TableAnswer | None:
+    """Cells printed as words, not numbers ('3 extensions'), in every column, shown as printed:
+    answers leave them out of sums, so a reader can see each one."""
+    found = [
+        (row, column, cell) for column in table.value_columns for row, cell in _values(table, column).text
+    ]
+    if not found:
+        return None
+    listed = "; ".join(f'{row.name}: {column.label} "{cell.text}"' for row, column, cell in found)
+    rows = list(dict.fromkeys(row for row, _, _ in found))
+    text = f"Not a plain number in {len(rows)} of {_of_rows(table)}: {listed}."
+    return _answer(table, text, rows, "cells that are not numbers")
+
+
 def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
     words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
     number = ask.number or 0.0
@@ -436,6 +456,8 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         ask = Ask("above", 0)  # "how many districts fitted cameras": the rows with more than none
     if ask is not None and ask.operation == "missing":
         return _missing(table, column)  # blanks in whichever column has them, if none is named
+    if ask is not None and ask.operation == "text":
+        return _text_cells(table)
     if ask is None or ask.operation == "compare" or column is None:
         return None
     return _BY_OPERATION[ask.operation](table, _values(table, column), ask)

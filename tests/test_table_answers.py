@@ -160,6 +160,21 @@ def test_exactly_and_not_given_on_table_1(crackhouses: Table) -> None:
     assert missing.rows == ("Lambeth",) and "Crackhouse closed not given" in missing.text
 
 
+def test_cells_that_are_not_numbers_are_shown_as_printed(crackhouses: Table) -> None:
+    assert read_ask("which entries aren't plain numbers") == Ask("text")
+    assert read_ask("any non-numeric cells?") == Ask("text")
+    assert read_ask("which borough has no figure given") == Ask("missing")  # a blank is not text
+    text = _ask("Which borough's crackhouse entries aren't plain numbers?", crackhouses)
+    assert (
+        text.rows == ("Camden",)
+        and '"3 extensions"' in text.text
+        and '"3 existing closure orders"' in text.text
+    )
+    made_up = read_table_text("Table 4: Staff\nTeam Posts\nNorth 12\nSouth 2 shared\nEast 3", "table-4")
+    assert made_up is not None
+    assert _ask("which teams have posts that are not numbers", made_up).rows == ("South",)
+
+
 def test_a_question_naming_the_table_is_computed_over_it(searcher: Searcher) -> None:
     result = searcher.ask("How many crackhouses were closed in total according to Table 1?")
     assert result.table is not None and "52 in total" in result.table.text
