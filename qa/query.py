@@ -591,8 +591,7 @@ class QueryAnalyzer:
         return self.finish(self.draft(question))
 
     def draft(self, question: str) -> Draft:
-        """What the model needs (the text to embed), read first: the server sends it to the encode
-        worker and finishes the analysis (`finish`) while the model runs."""
+        """What the model needs (the text to embed), read first; `finish` reads the rest."""
         # A question that names its report keeps the name out of what is ranked and checked: it
         # says where to look, not what to look for ("who wrote the Riverside conference paper?").
         mention = self.names.mention(question)

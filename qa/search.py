@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, replace
 from qa.corpus import Passage, Span
 from qa.decline import HIGH, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
-from qa.query import Draft, Expansions, Query, QueryAnalyzer
+from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import KeywordScores, Ranker, Ranking, RankingConfig, Scope
 from qa.spans import SpanChooser
 from qa.table_answers import TableAnswer, answer_from_tables
@@ -82,15 +82,6 @@ class Result:
         return self.hits[0] if self.answered and self.hits else None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Prepared:
-    """What answering a question needs before its vector: the reports in scope and the keyword
-    scores (the server works them out while the model encodes)."""
-
-    scope: Scope | None
-    keyword: KeywordScores
-
-
 class Searcher:
     """Answers questions over one SearchIndex: the front of analysis, ranking, spans and declines."""
 
@@ -152,32 +143,14 @@ class Searcher:
     def analyse(self, question: str) -> Query:
         return self.analyzer.analyse(question)
 
-    def draft(self, question: str) -> Draft:
-        """The question read as far as the model needs (finish it with `finish`)."""
-        return self.analyzer.draft(question)
-
-    def finish(self, draft: Draft) -> Query:
-        return self.analyzer.finish(draft)
-
-    def prepare(self, query: Query, docs: Sequence[str] | None = None) -> Prepared:
-        """The scope and the keyword scores of an analysed question: no vector needed."""
+    def answer(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None = None) -> Result:
+        """Choose the route for an analysed, embedded question, within `docs` when given: the
+        passage it names, an answer computed over a table, or the passages that rank first,
+        answered or declined by the policy."""
         scope = self.ranker.scope(_narrowed(docs, query.named_docs))
-        return Prepared(scope=scope, keyword=self.ranker.keyword(query.tokens, self.config.ranking, scope))
-
-    def answer(
-        self,
-        query: Query,
-        encoded: Encoded,
-        k: int,
-        docs: Sequence[str] | None = None,
-        prepared: Prepared | None = None,
-    ) -> Result:
-        """Choose the route for an analysed, embedded question, within `docs` when given (and
-        `prepared` for them): the passage it names, an answer computed over a table, or the
-        passages that rank first, answered or declined by the policy."""
-        prepared = prepared or self.prepare(query, docs)
-        scope = prepared.scope
-        ranking = self.rank(query, encoded, scope, prepared.keyword)
+        ranking = self.rank(
+            query, encoded, scope, self.ranker.keyword(query.tokens, self.config.ranking, scope)
+        )
         cited = self._cited_in(query, scope)
         if cited is not None:
             lookup = self.lookup(query, ranking, k, cited)

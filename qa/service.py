@@ -254,9 +254,9 @@ class AnswerService:
         self, searcher: Searcher, key: CacheKey, question: str, k: int, docs: tuple[str, ...] | None
     ) -> Result:
         started = time.perf_counter()
-        # Analysis, encode, search, in turn. Analysing and preparing the keyword scores while the
-        # worker encodes (QueryAnalyzer.draft/finish, Searcher.prepare) measured no faster at c=1:
-        # that work is mostly Python, and holding the GIL it slows the model's forward pass.
+        # Analysis, encode, search, in turn. Analysing and scoring keywords while the worker
+        # encodes measured no faster at c=1: that work is mostly Python, and holding the GIL it
+        # slows the model's forward pass.
         query = searcher.analyse(question)
         vector = await self.batcher.encode(query.dense_text)
         result = searcher.answer(query, vector, k, docs=docs)

@@ -474,12 +474,12 @@ def test_two_words_the_report_writes_as_one_are_joined(searcher: Searcher) -> No
 
 
 def test_an_analysis_drafted_then_finished_is_the_whole_analysis(searcher: Searcher) -> None:
-    """The server drafts a question (the text to embed) and finishes the analysis while the model
-    runs: the same Query as analysing it at once, for a question that names its report too."""
+    """A question drafted (the text to embed) and then finished is the same Query as analysing it
+    at once, for a question that names its report too."""
     report = searcher.corpus.reports[0]
     for question in ["How many cannabis factories were found in London?", f"Who wrote {report.title}?"]:
-        draft = searcher.draft(question)
-        assert searcher.finish(draft) == searcher.analyse(question)
+        draft = searcher.analyzer.draft(question)
+        assert searcher.analyzer.finish(draft) == searcher.analyse(question)
         assert draft.dense_text == searcher.analyse(question).dense_text
 
 
