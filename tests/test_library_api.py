@@ -228,17 +228,17 @@ def test_a_name_only_another_report_uses_does_not_let_a_passage_answer(library: 
 
 
 def test_library_holdout_floors(library_searcher: Searcher) -> None:
-    """Regression floors on the hold-out halves of blind library batches 1 and 2 (docs/library.md),
+    """Regression floors on the hold-out halves of blind library batches 1, 2 and 3 (docs/library.md),
     at what they measure; a citation counts only when its report and paragraph both match."""
     from qa.evaluate import evaluate, load_questions
 
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
-    assert across.answerable >= 100 and across.offtopic >= 20
-    assert across.recall_at_1 >= 0.74 and across.recall_at_3 >= 0.90  # 0.750 / 0.913 measured
-    assert across.answerable_declined <= 0.065  # 0.058
+    assert across.answerable >= 150 and across.offtopic >= 30
+    assert across.recall_at_1 >= 0.74 and across.recall_at_3 >= 0.88  # 0.745 / 0.885 measured
+    assert across.answerable_declined <= 0.09  # 0.089
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.76 and scoped.recall_at_3 >= 0.95  # 0.769 / 0.962 measured
+    assert scoped.recall_at_1 >= 0.75 and scoped.recall_at_3 >= 0.925  # 0.758 / 0.930 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
