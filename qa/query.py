@@ -450,8 +450,8 @@ class QueryAnalyzer:
 
     def cited_passage(self, question: str) -> Passage | None:
         """The passage a question names ('paragraph 38', 'financial implications 4', 'table 1').
-        An id several reports have gives the first report's passage; a scoped search maps it to
-        its own report's passage with that id."""
+        An id several reports have gives the default report's passage (as bare routes do), else
+        the first report's; a scoped search maps it to its own report's passage with that id."""
         in_section = self._section_citation(question)
         if in_section is not None:
             return in_section
@@ -469,7 +469,10 @@ class QueryAnalyzer:
 
     def _first_with(self, ref: str) -> Passage | None:
         docs = self.corpus.docs_with(ref)
-        return self.corpus.get(docs[0], ref) if docs else None
+        if not docs:
+            return None
+        default = self.corpus.default_doc()
+        return self.corpus.get(default if default in docs else docs[0], ref)
 
     def _section_citation(self, question: str) -> Passage | None:
         """'financial implications 4', 'paragraph 2 of the legal implications': a numbered paragraph

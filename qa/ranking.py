@@ -26,7 +26,11 @@ class RankingConfig:
     rerank_weight: float = 1.2  # score = fused + this * mean best-token similarity
     # A report's summary restates its paragraphs; where both match, the paragraph that says it in
     # full is the citation (a question about the report as a whole names the summary directly).
-    summary_penalty: float = 0.1
+    summary_penalty: float = 0.2
+    # A question that names no report and ranks the same section of several reports within this gap
+    # of the first (among the first `shared_section_depth`) is asked of the default report.
+    shared_section_gap: float = 0.1
+    shared_section_depth: int = 4
 
 
 # Units scored by their own dense score; the rest take the last one's score. Every unit of a library

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from qa.corpus import Corpus, Report
+from qa.corpus import Corpus, Passage, Report
 from qa.text import MONTH_NAMES, STOPWORDS, normalise
 
 # Words every report title or committee name may use: they name no report in particular.
@@ -148,6 +148,44 @@ def _index_words(names: dict[str, frozenset[str]]) -> dict[str, set[str]]:
         for word in own:
             index[word].add(doc)
     return index
+
+
+def section_title(passage: Passage) -> str:
+    """A lettered section's title without its letter, singular: 'A. Recommendations' -> 'recommendation';
+    '' for a passage that is not a whole section."""
+    if passage.kind != "section":
+        return ""
+    title = re.sub(r"^\s*[A-Z]\d*\.?\s+", "", passage.section)
+    return normalise(title).rstrip("s")
+
+
+def asked_of_default(
+    ranked: list[tuple[int, float]], corpus: Corpus, *, gap: float, depth: int
+) -> list[tuple[int, float]] | None:
+    """A question that names no report and matches a section several reports have alike ('what are
+    members asked to do' matches every report's Recommendation, 'who wrote the report' every
+    Contact details) is asked of the library's default report, as 'this report' is: its section of
+    that title comes first, at the first passage's score. None when the question is not such."""
+    if len(corpus.reports) < 2 or not ranked:
+        return None
+    first, score = ranked[0]
+    leading = corpus.passages[first]
+    title = section_title(leading)
+    default = corpus.default_doc()
+    if not title or leading.doc == default:
+        return None
+    alike = [
+        position
+        for position, other in ranked[1:depth]
+        if other >= score - gap
+        and corpus.passages[position].doc != leading.doc
+        and section_title(corpus.passages[position]) == title
+    ]
+    own = next((p for p in corpus.report(default).passages if section_title(p) == title), None)
+    if not alike or own is None:
+        return None
+    position = corpus.position(own)
+    return [(position, score), *((p, s) for p, s in ranked if p != position)]
 
 
 def without_phrases(question: str, phrases: tuple[str, ...]) -> str:

@@ -12,6 +12,7 @@ from qa.decline import HIGH, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import KeywordScores, Ranker, Ranking, RankingConfig, Scope
+from qa.scoping import asked_of_default
 from qa.spans import SpanChooser
 from qa.table_answers import TableAnswer, answer_from_tables
 from qa.text import normalise
@@ -151,6 +152,8 @@ class Searcher:
         ranking = self.rank(
             query, encoded, scope, self.ranker.keyword(query.tokens, self.config.ranking, scope)
         )
+        if docs is None and not query.named_docs:
+            ranking = self._asked_of_default(ranking)
         cited = self._cited_in(query, scope)
         if cited is not None:
             lookup = self.lookup(query, ranking, k, cited)
@@ -177,6 +180,13 @@ class Searcher:
             scope=scope,
             keyword=keyword,
         )
+
+    def _asked_of_default(self, ranking: Ranking) -> Ranking:
+        config = self.config.ranking
+        ranked = asked_of_default(
+            ranking.ranked, self.corpus, gap=config.shared_section_gap, depth=config.shared_section_depth
+        )
+        return ranking if ranked is None else replace(ranking, ranked=ranked)
 
     def _cited_in(self, query: Query, scope: Scope | None) -> int | None:
         """The position of the passage the question names, in the scope's report when it has one."""

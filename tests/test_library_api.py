@@ -263,3 +263,16 @@ def test_a_person_named_without_a_title_answers_who(library_searcher: Searcher) 
     result = library_searcher.ask("Who was the Director of Communications at the MPA in 2001?")
     assert result.answered and result.hits[0].passage.id == "C"
     assert "Philip Powell" in result.hits[0].span.text
+
+
+def test_a_question_every_report_answers_alike_is_asked_of_the_default(library_searcher: Searcher) -> None:
+    """'report recommendation' matches every report's Recommendation: unscoped, it is the default
+    report's, as 'this report' is; scoped to another report, that report's."""
+    question = "report recommendation"
+    first = library_searcher.ask(question).hits[0].passage
+    assert (first.doc, first.id) == (library_searcher.corpus.default_doc(), "A")
+    lease = "2004-07-22_acquisition-of-a-new-lease-of-premises-for-use-by-specialist-operations"
+    analysed = library_searcher.analyse(question)
+    encoded = library_searcher.encode([analysed.dense_text])
+    scoped = library_searcher.answer(analysed, encoded, 3, docs=[lease])
+    assert (scoped.hits[0].passage.doc, scoped.hits[0].passage.id) == (lease, "A")

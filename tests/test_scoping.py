@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.corpus import Corpus, load_report
-from qa.scoping import ReportNames, without_phrases
+from qa.scoping import ReportNames, asked_of_default, section_title, without_phrases
 from tests.conftest import DATA_DIR, REPORT_FILE
 
 REPORTS = DATA_DIR / "reports"
@@ -74,3 +74,52 @@ def test_the_naming_words_are_left_out() -> None:
     assert (
         without_phrases(question, ("22 July 2004",)) == "At the meeting, what were members asked to approve?"
     )
+
+
+@pytest.fixture(scope="module")
+def library() -> Corpus:
+    files = [REPORT_FILE, *sorted(REPORTS.glob("*.txt"))]
+    return Corpus([load_report(Path(f)) for f in files], default=SEED)
+
+
+def _at(corpus: Corpus, doc: str, passage_id: str) -> int:
+    passage = corpus.get(doc, passage_id)
+    assert passage is not None
+    return corpus.position(passage)
+
+
+def test_section_titles_read_without_their_letter(library: Corpus) -> None:
+    assert section_title(library.get(SEED, "A")) == "recommendation"
+    assert section_title(library.get(LEASE, "A")) == "recommendation"
+    assert section_title(library.get(SEED, "7")) == ""  # a paragraph is no whole section
+
+
+def test_a_section_many_reports_share_is_asked_of_the_default_report(library: Corpus) -> None:
+    """'what are members asked to do' ranks every report's Recommendation alike: the default's answers."""
+    lease, delegated = _at(library, LEASE, "A"), _at(library, DELEGATED_2003, "A")
+    ranked = [(lease, 1.5), (delegated, 1.45), (_at(library, LEASE, "1"), 1.0)]
+    moved = asked_of_default(ranked, library, gap=0.1, depth=4)
+    assert moved is not None
+    assert moved[0] == (_at(library, SEED, "A"), 1.5)
+    assert [p for p, _ in moved[1:]] == [p for p, _ in ranked]  # the rest keep their order
+
+
+def test_a_section_that_leads_clearly_stays_first(library: Corpus) -> None:
+    lease, delegated = _at(library, LEASE, "A"), _at(library, DELEGATED_2003, "A")
+    assert asked_of_default([(lease, 1.5), (delegated, 1.2)], library, gap=0.1, depth=4) is None
+    paragraph = _at(library, DELEGATED_2003, "1")
+    assert asked_of_default([(lease, 1.5), (paragraph, 1.49)], library, gap=0.1, depth=4) is None
+    seed = _at(library, SEED, "A")
+    assert asked_of_default([(seed, 1.5), (lease, 1.49)], library, gap=0.1, depth=4) is None
+    alone = Corpus([load_report(REPORT_FILE)])
+    assert asked_of_default([(0, 1.5), (1, 1.49)], alone, gap=0.1, depth=4) is None
+
+
+def test_an_id_several_reports_have_is_read_as_the_default_reports() -> None:
+    """'what is in section E' across a library cites the default report's E, as /p/E does."""
+    from qa.query import QueryAnalyzer
+
+    files = [*sorted(REPORTS.glob("*.txt")), REPORT_FILE]  # the default report loaded last
+    corpus = Corpus([load_report(Path(f)) for f in files], default=SEED)
+    cited = QueryAnalyzer(corpus).cited_passage("what is listed under section E")
+    assert cited is not None and (cited.doc, cited.id) == (SEED, "E")
