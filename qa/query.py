@@ -140,7 +140,7 @@ _MEASURE_WORDS = frozenset(
     "figure figures statistics stats number numbers data rate rates level levels total totals amount "
     "amounts information info details trend trends name names title meaning means mean stand stands "
     "definition acronym abbreviation headcount count counts tally entry entries row rows breakdown "
-    "year years date dates time times period periods month months".split()
+    "year years date dates time times period periods month months called named titled".split()
 )
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
@@ -157,6 +157,11 @@ GENERAL_WORDS = frozenset(
 _ADVERBS = frozenset(
     "actually really currently exactly basically roughly approximately typically usually generally "
     "still even ever now today nowadays already also presumably supposedly".split()
+)
+# Prepositions the stop list lacks: "within which branch is the unit" asks about the branch.
+_PREPOSITIONS = frozenset(
+    "within without among amongst across around towards toward upon beyond behind beside besides onto "
+    "inside outside throughout underneath".split()
 )
 _LOCATIVE = re.compile(r"\b(?:in|at|from|across|around|near|outside)\s+([A-Za-z][A-Za-z']+)")
 _NAME = r"[A-Z][A-Za-z'\-]+"
@@ -190,7 +195,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     asked = in_report_terms(asked)  # 'cops' is asked as 'police officers'
     words: list[str] = []
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
-        if word in STOPWORDS or word in _ADVERBS or len(words) == limit:
+        if word in STOPWORDS or word in _ADVERBS or word in _PREPOSITIONS or len(words) == limit:
             break
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
