@@ -20,6 +20,13 @@ _HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir Jo
     r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
     r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
 )
+# A name given with the role it holds: "Kit Malthouse as Vice Chairman", "Jane Doe, Director of ...".
+_NAME_WITH_ROLE = re.compile(
+    r"\b[A-Z][a-z][A-Za-z'\-]+(?:\s+[A-Z][a-z][A-Za-z'\-]+)+(?:,\s+(?:as\s+)?|\s+as\s+(?:the\s+)?)"
+    r"(?:(?:Deputy|Vice|Acting|Interim|Assistant|Chief|Executive)\s+)*"
+    r"(?:Chair|Chairman|Chairwoman|Chairperson|Director|Clerk|Treasurer|Solicitor|Secretary|Officer|"
+    r"Commissioner|Head|Leader|President|Manager)\b"
+)
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
 _HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
 
@@ -41,7 +48,7 @@ def holds_kind(text: str, kind: str) -> bool:
     if kind == "number":
         return _HAS_NUMBER.search(_LABEL_NUMBER.sub(" ", text)) is not None
     if kind == "person":
-        return _HAS_PERSON.search(text) is not None
+        return _HAS_PERSON.search(text) is not None or _NAME_WITH_ROLE.search(text) is not None
     if kind == "date":
         return _HAS_DATE.search(text) is not None
     return True

@@ -188,3 +188,19 @@ def test_a_modifier_the_passage_lacks_lowers_confidence_but_does_not_decline(sea
     result = searcher.ask("What is the upper estimate of annual losses from crimes by heroin addicts?")
     assert result.answered and result.confidence == "low" and result.rule == "partly_mentioned"
     assert "'upper'" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("members note the appointment of Jane Doe as Vice Chairman of the Authority", True),
+        ("taken in consultation with John Smith, as Deputy Chair.", True),
+        ("The author is Ann Lee, Director of Communications", True),
+        ("The Metropolitan Police Service as a whole", False),  # no role after 'as'
+        ("funded by the Home Office", False),
+    ],
+)
+def test_a_name_given_with_its_role_is_a_person(text: str, holds: bool) -> None:
+    from qa.kinds import holds_kind
+
+    assert holds_kind(text, "person") is holds
