@@ -160,13 +160,13 @@ class Searcher:
             # "the total in Table 1": a question that names a table is computed over it.
             first = replace(ranking, ranked=[(cited, 1.0)] + [r for r in ranking.ranked if r[0] != cited])
             computed = (
-                self.table_answer(query, first, lookup, k)
+                self.table_answer(query, encoded, first, lookup, k)
                 if self.corpus.passages[cited].kind == "table"
                 else None
             )
             return computed or lookup
         result = self.passage_answer(query, encoded, ranking, k)
-        return self.table_answer(query, ranking, result, k) or result
+        return self.table_answer(query, encoded, ranking, result, k) or result
 
     def rank(
         self, query: Query, encoded: Encoded, scope: Scope | None = None, keyword: KeywordScores | None = None
@@ -197,9 +197,12 @@ class Searcher:
             return self.corpus.position(self.corpus.get(in_scope[0], query.cited.id)) if in_scope else None
         return self.corpus.position(query.cited)
 
-    def table_answer(self, query: Query, ranking: Ranking, result: Result, k: int) -> Result | None:
+    def table_answer(
+        self, query: Query, encoded: Encoded, ranking: Ranking, result: Result, k: int
+    ) -> Result | None:
         """An aggregate question over a table that ranks high is answered by computing over it; a
-        decline over a name, year or label the table lacks stands."""
+        decline over a name, year or label the table lacks stands, and so does one the table
+        itself gets ('how many days' of a table that counts closures)."""
         # The ranked passages, then the other tables of the reports that rank first: a library's
         # tables elsewhere are not read for every question.
         leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:k]}
@@ -213,6 +216,10 @@ class Searcher:
         if not (leads or computed.aggregate and not (not result.answered and named)):
             return None
         position, score = next((p, s) for p, s in ranked if computed.is_from(self.corpus.passages[p]))
+        if computed.aggregate and not leads:
+            table = self._evidence(query, encoded, position, score)
+            if not self.config.declines.judge(self.reader, table).answered:
+                return None
         table_hit = replace(self._hit(position, score, ranking, query), span=computed.span)
         hits = [table_hit, *(hit for hit in result.hits if not computed.is_from(hit.passage))][:k]
         if computed.aggregate:

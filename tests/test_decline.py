@@ -204,3 +204,13 @@ def test_a_name_given_with_its_role_is_a_person(text: str, holds: bool) -> None:
     from qa.kinds import holds_kind
 
     assert holds_kind(text, "person") is holds
+
+
+def test_a_table_computes_no_answer_for_what_it_does_not_count(searcher: Searcher) -> None:
+    """The crackhouse table counts orders and closures, not days: no total of closures comes back
+    as a confident answer to 'how many days'; what it does count is still computed."""
+    result = searcher.ask("On average how many days does it take to close a crackhouse once identified?")
+    assert result.table is None or not result.table.aggregate
+    assert result.confidence != "high"
+    counted = searcher.ask("How many crackhouses were closed in total?")
+    assert counted.table is not None and counted.table.aggregate and counted.confidence == "high"
