@@ -27,6 +27,13 @@ _NAME_WITH_ROLE = re.compile(
     r"(?:Chair|Chairman|Chairwoman|Chairperson|Director|Clerk|Treasurer|Solicitor|Secretary|Officer|"
     r"Commissioner|Head|Leader|President|Manager)\b"
 )
+# A length of time: 'two years', '6 months', 'a fortnight', or up to a point: 'until the next meeting'.
+_HAS_DURATION = re.compile(
+    rf"\b(?:\d[\d,.]*|{NUMBER_WORDS}|a|an|several|few|many)\s+(?:[a-z\-]+\s+)?"
+    r"(?:seconds?|minutes?|hours?|days?|weeks?|fortnights?|months?|years?|decades?)\b"
+    r"|\b(?:until|till|for the (?:last|past|next))\b",
+    re.I,
+)
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
 _HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
 
@@ -38,7 +45,13 @@ def titled_names(text: str) -> list[str]:
     return [match.group(0).split(None, 1)[1].strip() for match in _TITLED_NAME.finditer(text)]
 
 
-KIND_NAMES = {"number": "number", "money": "amount of money", "date": "date", "person": "person's name"}
+KIND_NAMES = {
+    "number": "number",
+    "money": "amount of money",
+    "date": "date",
+    "person": "person's name",
+    "duration": "length of time",
+}
 
 
 def holds_kind(text: str, kind: str) -> bool:
@@ -51,6 +64,8 @@ def holds_kind(text: str, kind: str) -> bool:
         return _HAS_PERSON.search(text) is not None or _NAME_WITH_ROLE.search(text) is not None
     if kind == "date":
         return _HAS_DATE.search(text) is not None
+    if kind == "duration":
+        return _HAS_DURATION.search(text) is not None
     return True
 
 

@@ -105,12 +105,14 @@ _ASKS_WHICH_OFFICE = re.compile(
 )
 
 
+_ASKS_DURATION = re.compile(r"\bhow long\b(?!\s+ago\b)", re.I)  # "how long does an order last"
 # "when do offenders usually start": a time in anyone's life, not a date.
 _HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often)\b", re.I)
 
 
 def expected_answer(question: str) -> str:
-    """What kind of answer a question asks for: 'person', 'money', 'number', 'date' or '' (anything)."""
+    """What kind of answer a question asks for: 'person', 'money', 'number', 'date', 'duration' or ''
+    (anything)."""
     if _ASKS_PERSON.search(question) or _ASKS_WHICH_OFFICE.search(question):
         return "person"
     if _ASKS_DATE.search(question):
@@ -118,6 +120,8 @@ def expected_answer(question: str) -> str:
     asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
     if (asks_amount and _ASKS_MONEY.search(question)) or _ASKS_WHAT_AMOUNT.search(question):
         return "money"
+    if _ASKS_DURATION.search(question):
+        return "duration"
     return "number" if _ASKS_QUANTITY.search(question) else ""
 
 

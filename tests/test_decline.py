@@ -214,3 +214,28 @@ def test_a_table_computes_no_answer_for_what_it_does_not_count(searcher: Searche
     assert result.confidence != "high"
     counted = searcher.ask("How many crackhouses were closed in total?")
     assert counted.table is not None and counted.table.aggregate and counted.confidence == "high"
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("warning us for the last two years", True),
+        ("orders last from 6 months to 3 years", True),
+        ("until the next Annual Meeting", True),
+        ("3 extensions 3 existing closure orders", False),
+        ("to be extended by up to 30 sites", False),
+    ],
+)
+def test_how_long_asks_for_a_length_of_time(text: str, holds: bool) -> None:
+    from qa.kinds import holds_kind
+    from qa.query import expected_answer
+
+    assert expected_answer("How long does an order last?") == "duration"
+    assert expected_answer("how many days") == "number"
+    assert holds_kind(text, "duration") is holds
+
+
+def test_a_passage_with_no_length_of_time_does_not_answer_how_long(searcher: Searcher) -> None:
+    result = searcher.ask("How long does a crackhouse closure order last?")
+    assert result.confidence != "high"
+    assert searcher.ask("For how long has the United States been warning about methamphetamine?").answered
