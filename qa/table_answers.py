@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -23,6 +23,14 @@ _NUMBER_WORDS = {
     )
 }
 _N = r"(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
+# "the second highest": the top two, the second of which answers.
+_ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5, "5th": 5}
+_NTH = r"(" + "|".join(_ORDINALS) + r")"
+# "the total, not counting Camden": rows the question leaves out of what it asks.
+_EXCLUDING = re.compile(
+    r"\b(?:excluding|except(?:\s+for)?|not\s+counting|ignoring|leaving\s+out|other\s+than|apart\s+from)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("compare", r"\b(?:compare|comparison|versus|vs)\b|\bdifference between\b", False),
     ("top", rf"\btop\s+{_N}\b|\b{_N}\s+(?:highest|largest|biggest|most)\b", False),
     ("bottom", rf"\bbottom\s+{_N}\b|\b{_N}\s+(?:lowest|smallest|fewest|least)\b", False),
+    ("top", rf"\b{_NTH}\s+(?:highest|largest|biggest|greatest|most)\b", False),
+    ("bottom", rf"\b{_NTH}\s+(?:lowest|smallest|fewest|least)\b", False),
     ("equal", rf"\b(?:exactly|precisely|just|only)\s+{_N}\b|\bequal\s+to\s+{_N}\b", False),
     ("above", rf"\bat\s+least\s+{_N}\b|\b{_N}\s+or\s+more\b", True),
     (
@@ -98,7 +108,7 @@ def read_ask(question: str) -> Ask | None:
 
 
 def _number(word: str) -> float:
-    return float(_NUMBER_WORDS.get(word, word))
+    return float(_ORDINALS.get(word, _NUMBER_WORDS.get(word, word)))
 
 
 # ---------------------------------------------------------------------------
@@ -434,6 +444,7 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
     """Compute the answer to an aggregate question over this table; None when the question is not
     one (or names nothing of the table). `leading`: the table is the passage search ranked first,
     so a plain 'how many <column>' is read as its total and a named row as that row's values."""
+    question, excluded = _without_excluded(question, table)
     stems = _stems(question)
     rows = named_rows(question, table)
     if not rows and not is_about(table, stems):
@@ -460,7 +471,24 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         return _text_cells(table)
     if ask is None or ask.operation == "compare" or column is None:
         return None
-    return _BY_OPERATION[ask.operation](table, _values(table, column), ask)
+    kept = [row for row in table.data_rows if row not in excluded] if excluded else None
+    answer = _BY_OPERATION[ask.operation](table, _values(table, column, kept), ask)
+    if answer is None or not excluded:
+        return answer
+    return replace(answer, text=f"{answer.text} Left out, as asked: {_names(excluded)}.")
+
+
+def _without_excluded(question: str, table: Table) -> tuple[str, list[Row]]:
+    """The question without the rows it leaves out ('not counting Camden'), and those rows."""
+    match = _EXCLUDING.search(question)
+    if match is None:
+        return question, []
+    clause = re.split(r"[,;:?()]", question[match.end() :], maxsplit=1)[0]
+    excluded = named_rows(clause, table)
+    if not excluded:
+        return question, []
+    rest = question[match.end() + len(clause) :]
+    return question[: match.start()] + rest, excluded
 
 
 def _counts_rows(question: str, table: Table) -> bool:

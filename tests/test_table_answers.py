@@ -228,3 +228,18 @@ def test_eval_reads_a_computed_answer_for_the_expected_words(searcher: Searcher)
         q="How many crackhouses were closed in total?", gold=["table-1"], abstain=False, expect="52 in total"
     )
     assert evaluate(searcher, [question]).answer_holds_expected == 1.0
+
+
+def test_rows_the_question_leaves_out_are_not_counted() -> None:
+    """Figures by hand: cannabis seizures North 1,200 + East 300 + West 0 = 1,500 without South."""
+    answer = _ask("total cannabis seizures, not counting South", SEIZURES)
+    assert "1,500" in answer.text and "Left out, as asked: South" in answer.text
+    assert "2,450" in _ask("total cannabis seizures", SEIZURES).text
+    excluding = _ask("how many regions had more than 100 cannabis seizures (excluding North)", SEIZURES)
+    assert "North" not in excluding.rows and "South" in excluding.rows and "East" in excluding.rows
+
+
+def test_the_second_highest_is_ranked() -> None:
+    assert read_ask("which region had the second highest number of heroin seizures") == Ask("top", 2)
+    answer = _ask("which region had the second highest number of heroin seizures", SEIZURES)
+    assert answer.rows == ("South", "North")  # 60, then 45
