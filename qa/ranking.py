@@ -316,7 +316,11 @@ class Ranker:
         pool = np.arange(self.passage_count) if scope is None else np.flatnonzero(scope.passages)
         scores = fused[pool]
         if len(pool) > count:
-            threshold = np.partition(scores, len(pool) - count)[len(pool) - count]
+            # The count-th best score by a sort of the values, not np.partition: a library's fused
+            # scores can hold a few values thousands of times (every passage with no keyword and
+            # only far units ties), and the partition took ~0.65 ms over 9,710 such passages where
+            # the sort takes ~0.06 ms. Either gives the same order statistic.
+            threshold = np.sort(scores)[len(pool) - count]
             keep = scores >= threshold  # ties with the last kept: the stable order decides among them
             pool, scores = pool[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")  # pool is in passage order: ties stay in it
