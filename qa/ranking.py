@@ -192,6 +192,9 @@ class Ranker:
         self.is_entry = np.array([u.kind == "entry" for u in index.units])
         self.unit_starts, self.unit_ends = unit_ranges(self.unit_passage, self.passage_count)
         self.whole_unit = self.unit_passage[self.is_whole]  # the passage of each whole-passage unit
+        self._whole_units = np.flatnonzero(self.is_whole)  # their unit numbers (a gather, not a mask)
+        self._has_units = self.unit_ends > self.unit_starts
+        self._every_passage_has_units = bool(self._has_units.all())  # build_units gives each a whole unit
         kinds = np.array([p.kind for p in index.corpus.passages])
         self.tables = np.flatnonzero(kinds == "table")
         self.is_summary = np.array([p.id == SUMMARY_ID for p in index.corpus.passages], dtype=bool)
@@ -267,14 +270,17 @@ class Ranker:
     def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
         """A blend of each passage's best unit and its whole text."""
         whole = np.zeros(self.passage_count, dtype=np.float32)
-        whole[self.whole_unit] = unit_scores[self.is_whole]
-        best = whole.copy()
+        whole[self.whole_unit] = unit_scores[self._whole_units]
         # Units come in passage order: each passage's best unit is a max over its run of units
         # (reduceat: one pass, where np.maximum.at was ~10x slower on a library).
-        has_units = self.unit_ends > self.unit_starts
-        best[has_units] = np.maximum(
-            best[has_units], np.maximum.reduceat(unit_scores, self.unit_starts[has_units])
-        )
+        if self._every_passage_has_units:  # no masks to apply (~0.1 ms of 0.2 over 34k units)
+            best = np.maximum(whole, np.maximum.reduceat(unit_scores, self.unit_starts))
+        else:
+            best = whole.copy()
+            has_units = self._has_units
+            best[has_units] = np.maximum(
+                best[has_units], np.maximum.reduceat(unit_scores, self.unit_starts[has_units])
+            )
         return best_weight * best + (1 - best_weight) * whole
 
     def fuse(
