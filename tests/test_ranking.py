@@ -156,3 +156,32 @@ def test_mapped_token_vectors_take_the_fast_conversion(search_index) -> None:  #
     assert matrix.dtype == np.float16 and matrix.flags.writeable and matrix.flags.c_contiguous
     ranker = Ranker(search_index)
     assert np.array_equal(ranker.passage_tokens[0], matrix.astype(np.float32))
+
+
+def test_top_keeps_the_stable_order_when_scores_tie_by_the_thousand(searcher: Searcher) -> None:
+    """A library's fused scores may hold a few values many times over: the first passages and
+    every passage tied with the last are exactly those of a stable sort of every passage."""
+    ranker = searcher.ranker
+    rng = np.random.default_rng(11)
+    for values in (3, 7, 60):
+        fused = rng.choice(rng.random(values).astype(np.float32), size=ranker.passage_count)
+        for count in (1, 5, TOP_CANDIDATES):
+            full = np.argsort(-fused, kind="stable")
+            last = fused[full[count - 1]]
+            expected = [int(p) for p in full if fused[p] >= last]
+            assert [p for p, _ in ranker.top(fused, None, count)] == expected
+
+
+def test_passage_scores_without_masks_equal_the_masked_path(searcher: Searcher) -> None:
+    """Every passage has units, so the blend skips the masks: the values are those of the masked
+    path, which stays for an index with a passage without units."""
+    ranker = searcher.ranker
+    assert ranker._every_passage_has_units
+    scores = np.random.default_rng(5).random(len(ranker.unit_passage)).astype(np.float32)
+    fast = ranker.passage_scores(scores, 0.4)
+    ranker._every_passage_has_units = False
+    try:
+        masked = ranker.passage_scores(scores, 0.4)
+    finally:
+        ranker._every_passage_has_units = True
+    assert np.array_equal(fast, masked)
