@@ -163,13 +163,26 @@ class TokenMatrices(Sequence[np.ndarray]):
         self._float32 = functools.lru_cache(maxsize=self.CONVERTED)(self._convert)
 
     def _convert(self, position: int) -> np.ndarray:
-        return self._matrices[position].astype(np.float32)
+        return to_float32(self._matrices[position])
 
     def __len__(self) -> int:
         return len(self._matrices)
 
     def __getitem__(self, position: int) -> np.ndarray:  # type: ignore[override]
         return self._float32(int(position))
+
+
+def to_float32(matrix: np.ndarray) -> np.ndarray:
+    """A float32 copy of a float16 matrix: the same values as numpy's `astype` (every float16 is a
+    float32 exactly), converted by torch's vectorised kernel, ~15x faster than numpy's (~0.04 vs
+    ~0.6 ms for a passage of 800 tokens: most of the rerank on a large library, where the
+    conversions of the passages a question reranks rarely hit the cache). Arrays torch cannot
+    share without copying (read-only, not contiguous, not float16) go through numpy."""
+    if matrix.dtype != np.float16 or not matrix.flags.writeable or not matrix.flags.c_contiguous:
+        return matrix.astype(np.float32)
+    import torch  # loaded already wherever a model is (imported here: the index alone needs no torch)
+
+    return torch.from_numpy(matrix).float().numpy()
 
 
 class Ranker:
@@ -183,6 +196,9 @@ class Ranker:
         self.is_entry = np.array([u.kind == "entry" for u in index.units])
         self.unit_starts, self.unit_ends = unit_ranges(self.unit_passage, self.passage_count)
         self.whole_unit = self.unit_passage[self.is_whole]  # the passage of each whole-passage unit
+        self._whole_units = np.flatnonzero(self.is_whole)  # their unit numbers (a gather, not a mask)
+        self._has_units = self.unit_ends > self.unit_starts
+        self._every_passage_has_units = bool(self._has_units.all())  # build_units gives each a whole unit
         kinds = np.array([p.kind for p in index.corpus.passages])
         self.tables = np.flatnonzero(kinds == "table")
         self.is_summary = np.array([p.id == SUMMARY_ID for p in index.corpus.passages], dtype=bool)
@@ -258,14 +274,17 @@ class Ranker:
     def passage_scores(self, unit_scores: np.ndarray, best_weight: float) -> np.ndarray:
         """A blend of each passage's best unit and its whole text."""
         whole = np.zeros(self.passage_count, dtype=np.float32)
-        whole[self.whole_unit] = unit_scores[self.is_whole]
-        best = whole.copy()
+        whole[self.whole_unit] = unit_scores[self._whole_units]
         # Units come in passage order: each passage's best unit is a max over its run of units
         # (reduceat: one pass, where np.maximum.at was ~10x slower on a library).
-        has_units = self.unit_ends > self.unit_starts
-        best[has_units] = np.maximum(
-            best[has_units], np.maximum.reduceat(unit_scores, self.unit_starts[has_units])
-        )
+        if self._every_passage_has_units:  # no masks to apply (~0.1 ms of 0.2 over 34k units)
+            best = np.maximum(whole, np.maximum.reduceat(unit_scores, self.unit_starts))
+        else:
+            best = whole.copy()
+            has_units = self._has_units
+            best[has_units] = np.maximum(
+                best[has_units], np.maximum.reduceat(unit_scores, self.unit_starts[has_units])
+            )
         return best_weight * best + (1 - best_weight) * whole
 
     def fuse(
@@ -307,7 +326,11 @@ class Ranker:
         pool = np.arange(self.passage_count) if scope is None else np.flatnonzero(scope.passages)
         scores = fused[pool]
         if len(pool) > count:
-            threshold = np.partition(scores, len(pool) - count)[len(pool) - count]
+            # The count-th best score by a sort of the values, not np.partition: a library's fused
+            # scores can hold a few values thousands of times (every passage with no keyword and
+            # only far units ties), and the partition took ~0.65 ms over 9,710 such passages where
+            # the sort takes ~0.06 ms. Either gives the same order statistic.
+            threshold = np.sort(scores)[len(pool) - count]
             keep = scores >= threshold  # ties with the last kept: the stable order decides among them
             pool, scores = pool[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")  # pool is in passage order: ties stay in it

@@ -81,8 +81,10 @@ def write_segment(
 
 
 def read_array(folder: Path, file: str, *, mapped: bool = False) -> np.ndarray:
-    """An array of a segment; `mapped` leaves it on disk (pages are read as they are used)."""
-    return np.load(folder / file, mmap_mode="r" if mapped else None, allow_pickle=False)
+    """An array of a segment; `mapped` leaves it on disk (pages are read as they are used). The
+    mapping is copy-on-write: nothing ever writes to it and the file is never changed, but a
+    writable array can be handed to torch's fast float16 conversion without a copy (qa/ranking.py)."""
+    return np.load(folder / file, mmap_mode="c" if mapped else None, allow_pickle=False)
 
 
 def read_document(folder: Path, file: str) -> object:

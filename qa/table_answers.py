@@ -151,9 +151,20 @@ def _folded(text: str) -> str:
 def named_rows(question: str, table: Table) -> list[Row]:
     """Rows the question names, in the order it names them ('&' read as 'and', small misspellings
     forgiven); a longer name wins over one inside it ('Kingston upon Thames' over 'Thames')."""
+    rows = _folded_names(table)
+    return [rows[number][0] for number in _named_row_numbers(question, _names_by_length(table))]
+
+
+# Keyed by the row names, not the table: tables whose rows have the same names (a report's table
+# repeated in another report, a layout every issue of a series prints) are matched once per question.
+@lru_cache(maxsize=1024)
+def _named_row_numbers(
+    question: str, names_by_length: tuple[tuple[int, tuple[int, ...], tuple[str, ...]], ...]
+) -> tuple[int, ...]:
+    """The numbers of the rows `named_rows` finds, from the table's names grouped by length."""
     words = _folded(question).split()
     found: list[tuple[int, int, int]] = []  # (first word, end, row number) of each name found
-    for length, numbers, names in _names_by_length(table):
+    for length, numbers, names in names_by_length:
         windows = [" ".join(words[start : start + length]) for start in range(len(words) - length + 1)]
         if not windows:
             continue
@@ -166,10 +177,9 @@ def named_rows(question: str, table: Table) -> list[Row]:
                 named.add(at)
                 found.append((int(start), int(start) + length, numbers[at]))
     kept = [item for item in found if not any(_inside(item, other) for other in found)]
-    rows = _folded_names(table)
-    return [
-        rows[item[2]][0] for item in sorted(kept, key=lambda item: (item[0], item[2]))
-    ]  # by place, then table order
+    return tuple(
+        item[2] for item in sorted(kept, key=lambda item: (item[0], item[2]))
+    )  # by place, then table order
 
 
 def _inside(item: tuple[int, int, int], other: tuple[int, int, int]) -> bool:
@@ -200,7 +210,12 @@ def best_column(table: Table, stems: Sequence[str]) -> Column | None:
 
 def is_about(table: Table, stems: Sequence[str]) -> bool:
     """Do the question's words name the table: its caption, a column or what its rows are?"""
-    return _matches(stems, _caption_stems(table)) > 0
+    return _names_caption(tuple(stems), _caption_stems(table))
+
+
+@lru_cache(maxsize=1024)  # by the caption's words: tables with the same caption are checked once
+def _names_caption(stems: tuple[str, ...], caption: tuple[str, ...]) -> bool:
+    return _matches(stems, caption) > 0
 
 
 # What a table's names read as, worked out once per table rather than once per question.

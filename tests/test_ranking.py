@@ -127,3 +127,61 @@ def test_dense_scores_search_any_other_index_with_faiss() -> None:
     for ids in (None, scope):
         expected = _faiss_nearest(flat, vectors[0], ids, 50)
         assert np.allclose(DenseScores(mapped).nearest(vectors[0], ids, 50), expected, atol=1e-6)
+
+
+def test_float16_token_vectors_convert_to_exactly_numpys_float32() -> None:
+    """torch's conversion gives numpy's values bit for bit, for every float16 there is but NaN
+    (subnormals, zeros of both signs, infinities; torch quiets a signalling NaN, and token vectors
+    hold none), and read-only or strided arrays still convert."""
+    from qa.ranking import TokenMatrices, to_float32
+
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    every = every[~np.isnan(every)].reshape(-1, 10)  # 63,490 values
+    fast = to_float32(every.copy())
+    assert fast.dtype == np.float32 and fast.flags.c_contiguous
+    assert np.array_equal(fast.view(np.uint32), every.astype(np.float32).view(np.uint32))
+    frozen = every.copy()
+    frozen.flags.writeable = False
+    assert np.array_equal(to_float32(frozen).view(np.uint32), every.astype(np.float32).view(np.uint32))
+    strided = every[:, ::2]
+    assert np.array_equal(to_float32(strided).view(np.uint32), strided.astype(np.float32).view(np.uint32))
+    matrices = TokenMatrices([every[:10].copy(), every[10:12].copy()])
+    assert np.array_equal(matrices[1], every[10:12].astype(np.float32), equal_nan=True)
+
+
+def test_mapped_token_vectors_take_the_fast_conversion(search_index) -> None:  # noqa: ANN001
+    """The saved index maps its token vectors copy-on-write: writable, so torch converts them
+    without a copy, and to the same float32 values numpy gives."""
+    matrix = search_index.passage_tokens[0]
+    assert matrix.dtype == np.float16 and matrix.flags.writeable and matrix.flags.c_contiguous
+    ranker = Ranker(search_index)
+    assert np.array_equal(ranker.passage_tokens[0], matrix.astype(np.float32))
+
+
+def test_top_keeps_the_stable_order_when_scores_tie_by_the_thousand(searcher: Searcher) -> None:
+    """A library's fused scores may hold a few values many times over: the first passages and
+    every passage tied with the last are exactly those of a stable sort of every passage."""
+    ranker = searcher.ranker
+    rng = np.random.default_rng(11)
+    for values in (3, 7, 60):
+        fused = rng.choice(rng.random(values).astype(np.float32), size=ranker.passage_count)
+        for count in (1, 5, TOP_CANDIDATES):
+            full = np.argsort(-fused, kind="stable")
+            last = fused[full[count - 1]]
+            expected = [int(p) for p in full if fused[p] >= last]
+            assert [p for p, _ in ranker.top(fused, None, count)] == expected
+
+
+def test_passage_scores_without_masks_equal_the_masked_path(searcher: Searcher) -> None:
+    """Every passage has units, so the blend skips the masks: the values are those of the masked
+    path, which stays for an index with a passage without units."""
+    ranker = searcher.ranker
+    assert ranker._every_passage_has_units
+    scores = np.random.default_rng(5).random(len(ranker.unit_passage)).astype(np.float32)
+    fast = ranker.passage_scores(scores, 0.4)
+    ranker._every_passage_has_units = False
+    try:
+        masked = ranker.passage_scores(scores, 0.4)
+    finally:
+        ranker._every_passage_has_units = True
+    assert np.array_equal(fast, masked)

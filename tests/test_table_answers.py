@@ -7,16 +7,16 @@ import pytest
 from qa.corpus import Corpus
 from qa.schemas import response_from_result
 from qa.search import Searcher
-from qa.table_answers import Ask, TableAnswer, answer_question, read_ask
+from qa.table_answers import Ask, TableAnswer, answer_question, named_rows, read_ask
 from qa.tables import Table, read_table, read_table_text
 
 # Expected figures below were read off the tables by hand, not from the code's output.
-SEIZURES = read_table_text(
+SEIZURES_TEXT = (
     "Table 2: Drug seizures by region\n"
     "Region Cannabis seizures Heroin seizures\n"
-    "North 1,200 45\nSouth 950 60\nEast 300\nWest 0 12\nTotal 2,450 117",
-    "table-2",
+    "North 1,200 45\nSouth 950 60\nEast 300\nWest 0 12\nTotal 2,450 117"
 )
+SEIZURES = read_table_text(SEIZURES_TEXT, "table-2")
 RATES = read_table_text(
     "Table 3: Detection rates\nOffence Detection rate\nBurglary 12.5%\nRobbery 20%\nFraud 7.25%", "table-3"
 )
@@ -243,3 +243,18 @@ def test_the_second_highest_is_ranked() -> None:
     assert read_ask("which region had the second highest number of heroin seizures") == Ask("top", 2)
     answer = _ask("which region had the second highest number of heroin seizures", SEIZURES)
     assert answer.rows == ("South", "North")  # 60, then 45
+
+
+def test_the_same_table_in_two_reports_names_each_its_own_rows() -> None:
+    """Row names are matched once per question for tables with the same names (the match is
+    cached by the names), but each table's answer is read from its own rows and cites its report."""
+    text = SEIZURES_TEXT
+    first, second = read_table_text(text, "table-2", "report-a"), read_table_text(text, "table-2", "report-b")
+    assert first is not None and second is not None and first != second
+    question = "Compare cannabis seizures in North and West"
+    rows_a, rows_b = named_rows(question, first), named_rows(question, second)
+    assert [row.name for row in rows_a] == [row.name for row in rows_b] == ["North", "West"]
+    assert all(a is not b for a, b in zip(rows_a, rows_b, strict=True))
+    assert all(any(row is r for r in first.data_rows) for row in rows_a)
+    assert all(any(row is r for r in second.data_rows) for row in rows_b)
+    assert _ask(question, first).text == _ask(question, second).text
