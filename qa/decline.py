@@ -271,7 +271,7 @@ class OtherYears(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class Unmentioned(Rule):
-    """The passage never mentions the thing asked about (the last asked word) or most asked words.
+    """The passage never mentions the thing asked about (the last asked word) or half the asked words.
     With `partly`, any asked word it never mentions (a missing modifier: 'the national strategy')."""
 
     partly: bool = False
@@ -287,7 +287,7 @@ class Unmentioned(Rule):
         ]
         if not missing:
             return ""
-        if self.partly or asked[-1] in missing or 2 * len(missing) > len(asked):
+        if self.partly or asked[-1] in missing or 2 * len(missing) >= len(asked):
             return listed(missing)
         return ""
 
