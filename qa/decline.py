@@ -19,6 +19,9 @@ from qa.text import tokenize
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
+_LOCATIVE_NAME = re.compile(
+    r"\b(?:in|at|across|from)\s+(?:the\s+)?([A-Z][a-z]+(?:\s+(?:and\s+|&\s+|upon\s+)?[A-Z][a-z]+)*)"
+)
 _PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith': two or more capitalised words
 
 
@@ -123,6 +126,21 @@ class Reader:
         if len(vectors) == 0 or len(places) == 0:
             return False
         return mean_best_cosine(vectors, places) >= min_similarity
+
+    def names_place(self, position: int, question: str) -> bool:
+        """Does the passage name a place the question does not: one the library names (a table's
+        rows, a report's home place), or a capitalised name after in/at/across/from?"""
+        text, asked = folded(self.analyzer.corpus.passages[position].text), folded(question)
+        if any(place in text and place not in asked for place in self._folded_places):
+            return True
+        return any(
+            folded(name) not in asked
+            for name in _LOCATIVE_NAME.findall(self.analyzer.corpus.passages[position].text)
+        )
+
+    @functools.cached_property
+    def _folded_places(self) -> tuple[str, ...]:
+        return tuple(f for f in (folded(place) for place in self.features.places) if f)
 
     def has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is it the place the table's rows make up?"""
@@ -309,6 +327,17 @@ class Uncounted(Rule):
 
 
 @dataclass(frozen=True, kw_only=True)
+class NoPlace(Rule):
+    """'Which borough ...': the passage names no place beyond those the question names."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        query = evidence.query
+        if query.expects != "place" or reader.names_place(evidence.position, query.question):
+            return ""
+        return "place"
+
+
+@dataclass(frozen=True, kw_only=True)
 class LowScore(Rule):
     """The first passage's final score is below a threshold ('nothing close', or only loosely close)."""
 
@@ -355,6 +384,11 @@ def default_rules() -> tuple[Rule, ...]:
             partly=True,
             outcome=LOW,
             reason="The closest passage never mentions {what}, so it may not answer exactly.",
+        ),
+        NoPlace(
+            name="no_place",
+            outcome=LOW,
+            reason="The closest passage names no other {what}, so it may not say which.",
         ),
         Unmentioned(
             name="predicate_unmentioned",

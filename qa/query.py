@@ -106,13 +106,19 @@ _ASKS_WHICH_OFFICE = re.compile(
 
 
 _ASKS_DURATION = re.compile(r"\bhow long\b(?!\s+ago\b)", re.I)  # "how long does an order last"
+# "which borough ...", "what town ...", "which district commander said ...": a place is the answer.
+_ASKS_PLACE = re.compile(
+    r"^\W*(?:which|what)\s+(?:[a-z0-9]+\s+){0,2}?(?:boroughs?|towns?|cit(?:y|ies)|areas?|districts?|"
+    r"count(?:y|ies)|countr(?:y|ies)|regions?|sites?|locations?|wards?|neighbourhoods?|villages?)\b",
+    re.I,
+)
 # "when do offenders usually start": a time in anyone's life, not a date.
 _HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often)\b", re.I)
 
 
 def expected_answer(question: str) -> str:
-    """What kind of answer a question asks for: 'person', 'money', 'number', 'date', 'duration' or ''
-    (anything)."""
+    """What kind of answer a question asks for: 'person', 'money', 'number', 'date', 'duration',
+    'place' or '' (anything)."""
     if _ASKS_PERSON.search(question) or _ASKS_WHICH_OFFICE.search(question):
         return "person"
     if _ASKS_DATE.search(question):
@@ -122,6 +128,8 @@ def expected_answer(question: str) -> str:
         return "money"
     if _ASKS_DURATION.search(question):
         return "duration"
+    if _ASKS_PLACE.search(question):
+        return "place"
     return "number" if _ASKS_QUANTITY.search(question) else ""
 
 

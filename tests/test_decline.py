@@ -231,3 +231,17 @@ def test_a_passage_with_no_length_of_time_does_not_answer_how_long(searcher: Sea
     result = searcher.ask("How long does a crackhouse closure order last?")
     assert result.confidence != "high"
     assert searcher.ask("For how long has the United States been warning about methamphetamine?").answered
+
+
+def test_which_place_needs_a_passage_that_names_one(searcher: Searcher) -> None:
+    """'Which four boroughs ...': the paragraph counts the boroughs and names none, so it is only the
+    closest the report comes; the paragraph that names the borough still answers 'which borough'."""
+    from qa.query import expected_answer
+
+    assert expected_answer("Which four boroughs have dedicated drug units?") == "place"
+    assert expected_answer("which district commander said it") == "place"  # lowercase: the district
+    assert expected_answer("Which drugs are tested for?") == ""
+    counted = searcher.ask("Which four boroughs have dedicated drug units?")
+    assert counted.confidence == "low" and counted.rule == "no_place"
+    named = searcher.ask("Which borough commander said poor DTTO supervision added to her street crime?")
+    assert named.confidence == "high" and named.hits[0].passage.id == "41"
