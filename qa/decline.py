@@ -92,7 +92,8 @@ class Reader:
     def counts(self, position: int, word: str, encoded: Encoded, min_similarity: float) -> bool:
         """Is one of the passage's figures a count of this question word (or of a word close to it)?"""
         passage = self.features.passages[position]
-        if shares_stem(self.word_stems(word), set(self.counted_stems(position))):
+        stems, counted = self.word_stems(word), self.counted_stems(position)
+        if shares_stem(stems, set(counted)) or any(clipped(stem, c) for stem in stems for c in counted):
             return True
         vectors = self.word_vectors(word, encoded)
         if len(vectors) == 0 or len(passage.counted_tokens) == 0:
@@ -507,6 +508,11 @@ def same_root(stem: str, other: str, most_extra: int = 2) -> bool:
     """'seiz' and 'seizur': one stem (of 4+ letters) starts the other, with a short ending left."""
     short, long = sorted((stem, other), key=len)
     return len(short) >= 4 and long.startswith(short) and len(long) - len(short) <= most_extra
+
+
+def clipped(short: str, whole: str) -> bool:
+    """'kilo' of 'kilogram', 'info' of 'information': a word clipped to its first 4+ letters."""
+    return len(short) >= 4 and len(whole) > len(short) and whole.startswith(short)
 
 
 def mean_best_cosine(tokens: np.ndarray, others: np.ndarray) -> float:

@@ -152,7 +152,8 @@ _MEASURE_WORDS = frozenset(
     "figure figures statistics stats number numbers data rate rates level levels total totals amount "
     "amounts information info details trend trends name names title meaning means mean stand stands "
     "definition acronym abbreviation headcount count counts tally entry entries row rows breakdown "
-    "year years date dates time times period periods month months called named titled".split()
+    "year years date dates time times period periods month months called named titled slogan slogans "
+    "motto tagline nickname".split()
 )
 _MEASURE_OF = re.compile(
     r"^\W*(?:(?:the|a|an)\s+)?(?:" + "|".join(_MEASURE_WORDS) + r")\s+(?:of|on|for|about)\s+"
@@ -165,6 +166,7 @@ GENERAL_WORDS = frozenset(
     "done going point points lot lots something anything everything example examples instance instances "
     "detail details anyone anybody someone somebody everyone everybody".split()
 )
+_SOMEONE = frozenset("anyone anybody someone somebody everyone everybody".split())
 # Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
 _ADVERBS = frozenset(
     "actually really currently exactly basically roughly approximately typically usually generally "
@@ -206,9 +208,13 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     asked = re.sub(r"^\W*(?:the|a|an)\s+", "", asked)  # "a place in rehab": place
     asked = in_report_terms(asked)  # 'cops' is asked as 'police officers'
     words: list[str] = []
+    after_someone = False
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
         if word in STOPWORDS or word in _ADVERBS or word in _PREPOSITIONS or len(words) == limit:
             break
+        if after_someone and word.endswith("ing"):
+            continue  # "is anyone cooking crystal meth": what they do it to is asked about
+        after_someone = not words and word in _SOMEONE
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
     if match is not None and match.re is _COUNTED and len(words) == 1 and _is_participle(words[0]):

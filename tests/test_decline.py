@@ -164,7 +164,8 @@ def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
 
     assert asked_words("weed farms in houses - how many found in london") == []  # counted thing unsaid
     assert asked_words("how many seized drugs were destroyed") == ["seized", "drugs"]
-    assert asked_words("is anyone cooking crystal meth") == ["cooking"]  # 'anyone' names no thing
+    assert asked_words("is anyone cooking crystal meth") == ["methamphetamine"]  # not who, nor 'cooking'
+    assert asked_words("what's the slogan of the scheme") == ["scheme"]  # a slogan is a name
     assert expected_answer("When do offenders usually start?") == ""  # a time of life, not a date
     assert expected_answer("When does the funding run out?") == "date"
 
@@ -245,3 +246,15 @@ def test_which_place_needs_a_passage_that_names_one(searcher: Searcher) -> None:
     assert counted.confidence == "low" and counted.rule == "no_place"
     named = searcher.ask("Which borough commander said poor DTTO supervision added to her street crime?")
     assert named.confidence == "high" and named.hits[0].passage.id == "41"
+
+
+def test_a_clipped_word_is_the_word_it_clips() -> None:
+    from qa.decline import clipped
+
+    assert clipped("kilo", "kilogram") and clipped("info", "inform")
+    assert not clipped("kilo", "kilo") and not clipped("lab", "laboratori")  # 3 letters say too little
+
+
+def test_a_figure_counts_what_a_clipped_word_names(searcher: Searcher) -> None:
+    result = searcher.ask("how many kilos of cocaine did the middle market project seize")
+    assert result.answered and result.hits[0].passage.id == "5"
