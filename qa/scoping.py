@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -186,6 +187,21 @@ def asked_of_default(
         return None
     position = corpus.position(own)
     return [(position, score), *((p, s) for p, s in ranked if p != position)]
+
+
+def knowing_first(
+    ranked: list[tuple[int, float]], corpus: Corpus, knows: Callable[[str], bool]
+) -> list[tuple[int, float]] | None:
+    """Passages of reports that use every name the question does ('Haringey', '2003') ahead of
+    those whose report never does, each group in rank order: a question about 2003 is not answered
+    from a report that never speaks of it when another does. None when no report ranked knows them
+    all, or every one does (nothing to move)."""
+    docs = {corpus.passages[position].doc for position, _ in ranked}
+    knowing = {doc for doc in docs if knows(doc)}
+    if not knowing or knowing == docs:
+        return None
+    first = [item for item in ranked if corpus.passages[item[0]].doc in knowing]
+    return first + [item for item in ranked if corpus.passages[item[0]].doc not in knowing]
 
 
 def without_phrases(question: str, phrases: tuple[str, ...]) -> str:

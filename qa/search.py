@@ -12,7 +12,7 @@ from qa.decline import HIGH, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import KeywordScores, Ranker, Ranking, RankingConfig, Scope
-from qa.scoping import asked_of_default
+from qa.scoping import asked_of_default, knowing_first
 from qa.spans import SpanChooser
 from qa.table_answers import TableAnswer, answer_from_tables
 from qa.text import normalise
@@ -154,6 +154,7 @@ class Searcher:
         )
         if docs is None and not query.named_docs:
             ranking = self._asked_of_default(ranking)
+        ranking = self._knowing_first(query, ranking)
         cited = self._cited_in(query, scope)
         if cited is not None:
             lookup = self.lookup(query, ranking, k, cited)
@@ -185,6 +186,14 @@ class Searcher:
         config = self.config.ranking
         ranked = asked_of_default(
             ranking.ranked, self.corpus, gap=config.shared_section_gap, depth=config.shared_section_depth
+        )
+        return ranking if ranked is None else replace(ranking, ranked=ranked)
+
+    def _knowing_first(self, query: Query, ranking: Ranking) -> Ranking:
+        if not query.names or len(self.corpus.reports) < 2:
+            return ranking
+        ranked = knowing_first(
+            ranking.ranked, self.corpus, lambda doc: not self.analyzer.unknown_in(doc, query.names)
         )
         return ranking if ranked is None else replace(ranking, ranked=ranked)
 

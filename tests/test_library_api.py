@@ -276,3 +276,11 @@ def test_a_question_every_report_answers_alike_is_asked_of_the_default(library_s
     encoded = library_searcher.encode([analysed.dense_text])
     scoped = library_searcher.answer(analysed, encoded, 3, docs=[lease])
     assert (scoped.hits[0].passage.doc, scoped.hits[0].passage.id) == (lease, "A")
+
+
+def test_a_year_only_one_report_speaks_of_is_answered_from_it(library_searcher: Searcher) -> None:
+    """Two reports are about APA conferences; only one speaks of 2003: it answers, where the other
+    ranked first and was declined for never mentioning 2003."""
+    result = library_searcher.ask("When and where was the 2003 APA Annual Conference?")
+    assert result.answered
+    assert result.hits[0].passage.doc.startswith("2003-10-03_the-apa-annual-conference")

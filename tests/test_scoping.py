@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.corpus import Corpus, load_report
-from qa.scoping import ReportNames, asked_of_default, section_title, without_phrases
+from qa.scoping import ReportNames, asked_of_default, knowing_first, section_title, without_phrases
 from tests.conftest import DATA_DIR, REPORT_FILE
 
 REPORTS = DATA_DIR / "reports"
@@ -123,3 +123,16 @@ def test_an_id_several_reports_have_is_read_as_the_default_reports() -> None:
     corpus = Corpus([load_report(Path(f)) for f in files], default=SEED)
     cited = QueryAnalyzer(corpus).cited_passage("what is listed under section E")
     assert cited is not None and (cited.doc, cited.id) == (SEED, "E")
+
+
+def test_reports_that_use_the_questions_names_come_first(library: Corpus) -> None:
+    lease, delegated, seed = (
+        _at(library, LEASE, "A"),
+        _at(library, DELEGATED_2003, "A"),
+        _at(library, SEED, "7"),
+    )
+    ranked = [(lease, 1.5), (seed, 1.4), (delegated, 1.3)]
+    moved = knowing_first(ranked, library, lambda doc: doc in (SEED, DELEGATED_2003))
+    assert moved == [(seed, 1.4), (delegated, 1.3), (lease, 1.5)]
+    assert knowing_first(ranked, library, lambda doc: True) is None  # all know: nothing moves
+    assert knowing_first(ranked, library, lambda doc: False) is None  # none knows: left to the rules
