@@ -39,6 +39,7 @@ class Query:
     expansions: list[str] = field(default_factory=list)
     unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
+    asks_author: bool = False  # "who wrote the report", "the author of the lease report"
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
     predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
@@ -106,6 +107,13 @@ _ASKS_WHICH_OFFICE = re.compile(
 
 
 _ASKS_DURATION = re.compile(r"\bhow long\b(?!\s+ago\b)", re.I)  # "how long does an order last"
+# "who wrote the report", "the author of ...": the report's author, printed in its contact details.
+_ASKS_AUTHOR = re.compile(
+    r"(?:\bwho\s+(?:wrote|writes|has written|authored|prepared|penned|drafted|compiled)|\bauthors?\b"
+    r"|\b(?:written|prepared|penned|drafted)\s+by\b)"
+    r"(?=.*\b(?:report|paper|document|update|this|it)\b)|\b(?:report|paper|document)(?:'s)?\s+authors?\b",
+    re.I,
+)
 # "which borough ...", "what town ...", "which district commander said ...": a place is the answer.
 _ASKS_PLACE = re.compile(
     r"^\W*(?:which|what)\s+(?:[a-z0-9]+\s+){0,2}?(?:boroughs?|towns?|cit(?:y|ies)|areas?|districts?|"
@@ -664,6 +672,7 @@ class QueryAnalyzer:
             unknown_names=[name for name in names if not self.in_report(name)],
             names=names,
             asks_definition=self.asks_definition(text, expansions),
+            asks_author=_ASKS_AUTHOR.search(text) is not None,
             expects=expected_answer(text),
             asked=asked_words(text),
             predicate=predicate_words(text),

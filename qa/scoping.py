@@ -189,6 +189,24 @@ def asked_of_default(
     return [(position, score), *((p, s) for p, s in ranked if p != position)]
 
 
+def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[int, float]] | None:
+    """'Who wrote the report?': the passage of the first-ranked report that names its author
+    ('Report author: Jane Doe, Secretariat') comes first, at the first passage's score. None when
+    that report gives no author, or the passage naming it already leads."""
+    if not ranked:
+        return None
+    first, score = ranked[0]
+    report = corpus.report(corpus.passages[first].doc)
+    name = report.author.split(",")[0].strip() if report is not None else ""
+    if not name:
+        return None
+    naming = next((p for p in report.passages if name in p.text), None)
+    if naming is None or corpus.position(naming) == first:
+        return None
+    position = corpus.position(naming)
+    return [(position, score), *((p, s) for p, s in ranked if p != position)]
+
+
 def knowing_first(
     ranked: list[tuple[int, float]], corpus: Corpus, knows: Callable[[str], bool]
 ) -> list[tuple[int, float]] | None:

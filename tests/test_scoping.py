@@ -136,3 +136,22 @@ def test_reports_that_use_the_questions_names_come_first(library: Corpus) -> Non
     assert moved == [(seed, 1.4), (delegated, 1.3), (lease, 1.5)]
     assert knowing_first(ranked, library, lambda doc: True) is None  # all know: nothing moves
     assert knowing_first(ranked, library, lambda doc: False) is None  # none knows: left to the rules
+
+
+def test_the_passage_naming_the_author_answers_who_wrote_it(library: Corpus) -> None:
+    """The lease report's author is printed in its contact details: that passage comes first."""
+    from qa.query import QueryAnalyzer
+    from qa.scoping import author_first
+
+    report = library.report(LEASE)
+    assert report is not None and report.author
+    naming = next(p for p in report.passages if report.author.split(",")[0] in p.text)
+    ranked = [(_at(library, LEASE, "A"), 1.5), (_at(library, SEED, "A"), 1.4)]
+    moved = author_first(ranked, library)
+    assert moved is not None and moved[0] == (library.position(naming), 1.5)
+    assert author_first(moved, library) is None  # it already leads
+    analyzer = QueryAnalyzer(library)
+    assert analyzer.analyse("Who wrote the report on leasing premises?").asks_author
+    assert analyzer.analyse("report author name").asks_author
+    assert not analyzer.analyse("Who wrote Pride and Prejudice?").asks_author
+    assert not analyzer.analyse("what powers does the authority have").asks_author
