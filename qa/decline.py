@@ -13,7 +13,7 @@ import numpy as np
 
 from qa.features import CorpusFeatures, counted_stems, folded, home_place
 from qa.index import Embedder, Encoded
-from qa.kinds import KIND_NAMES, holds_kind, titled_names
+from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
 from qa.text import tokenize
 from qa.thesaurus import report_terms
@@ -22,7 +22,6 @@ DECLINED, HIGH, LOW = "declined", "high", "low"
 _LOCATIVE_NAME = re.compile(
     r"\b(?:in|at|across|from)\s+(?:the\s+)?([A-Z][a-z]+(?:\s+(?:and\s+|&\s+|upon\s+)?[A-Z][a-z]+)*)"
 )
-_PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith': two or more capitalised words
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,18 +106,10 @@ class Reader:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
     def names_someone(self, position: int) -> bool:
-        """Does the passage name, without a title, someone the library names as a person: a
-        report's author ('Philip Powell, Director of ...'), or a name it gives with a title?"""
+        """Does the passage name, without a title, someone the library names as a person (read at
+        build): a report's author ('Philip Powell, Director of ...'), or a name given with a title?"""
         text = self.analyzer.corpus.passages[position].text
-        return any(name in text for name in self.people)
-
-    @functools.cached_property
-    def people(self) -> frozenset[str]:
-        """Names the library gives as people's: its reports' authors, and names after a title."""
-        corpus = self.analyzer.corpus
-        authors = [report.author.split(",")[0].strip() for report in corpus.reports]
-        titled = [name for passage in corpus.passages for name in titled_names(passage.text)]
-        return frozenset(name for name in [*authors, *titled] if _PERSON_NAME.fullmatch(name))
+        return any(name in text for name in self.features.people)
 
     def is_place(self, word: str, encoded: Encoded, min_similarity: float) -> bool:
         """Does the model read this question word as a place, like the places the report names?"""

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.corpus import Report
-from qa.kinds import counted_words
+from qa.kinds import counted_words, people_named
 from qa.query import labels_in
 from qa.tables import read_table
 from qa.text import normalise, tokenize, years_in
@@ -39,6 +39,7 @@ class PassageFeatures:
     labels: frozenset[str]  # classes and the like it names ('class a')
     years: frozenset[int]  # the years it speaks of (the report's own year always)
     rows: str  # a table's folded text plus the place its rows make up; '' for other passages
+    people: tuple[str, ...] = ()  # names it gives as people's: after a title, or its report's author
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,7 @@ class CorpusFeatures:
     common_stems: frozenset[str]  # words the whole report is about, and words for the report itself
     places: tuple[str, ...]  # place names the reports use: their tables' row names and home places
     place_tokens: np.ndarray  # MiniLM token vectors of those names, as read in a sentence
+    people: frozenset[str] = frozenset()  # names the library gives as people's (its passages' people)
 
 
 def folded(text: str) -> str:
@@ -87,6 +89,7 @@ def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[Pa
             labels=frozenset(labels_in(passage.text)),
             years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
             rows=f"{folded(passage.text)} {folded(home)}".strip() if passage.kind == "table" else "",
+            people=people_named(passage.text, report.author),
         )
         for passage, tokens in zip(report.passages, counted_tokens, strict=True)
     ]
@@ -110,6 +113,7 @@ def corpus_features(
         common_stems=frozenset(common | set(tokenize(SELF_WORDS))),
         places=tuple(places),
         place_tokens=place_tokens,
+        people=frozenset(name for features in passages for name in features.people),
     )
 
 
@@ -161,6 +165,7 @@ def passage_facts(features: PassageFeatures) -> dict:
         "labels": sorted(features.labels),
         "years": sorted(features.years),
         "rows": features.rows,
+        "people": list(features.people),
     }
 
 
@@ -172,4 +177,5 @@ def from_facts(facts: dict, counted_tokens: np.ndarray) -> PassageFeatures:
         labels=frozenset(facts["labels"]),
         years=frozenset(facts["years"]),
         rows=facts["rows"],
+        people=tuple(facts["people"]),
     )

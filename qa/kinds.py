@@ -45,6 +45,17 @@ def titled_names(text: str) -> list[str]:
     return [match.group(0).split(None, 1)[1].strip() for match in _TITLED_NAME.finditer(text)]
 
 
+_PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith': two or more capitalised words
+
+
+def people_named(text: str, author: str = "") -> tuple[str, ...]:
+    """The people a passage names as people: after a title ('Sir John Smith' -> 'John Smith'), and
+    its report's author where it names them ('Philip Powell, Director of ...')."""
+    author_name = author.split(",")[0].strip()
+    names = [*titled_names(text), *([author_name] if author_name and author_name in text else [])]
+    return tuple(sorted({name for name in names if _PERSON_NAME.fullmatch(name)}))
+
+
 KIND_NAMES = {
     "number": "number",
     "money": "amount of money",

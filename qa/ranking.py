@@ -31,6 +31,9 @@ class RankingConfig:
     # of the first (among the first `shared_section_depth`) is asked of the default report.
     shared_section_gap: float = 0.1
     shared_section_depth: int = 4
+    # Passages within this of the first, of reports that use every name the question does, rank
+    # ahead of those whose report never does.
+    knowing_gap: float = 0.3
 
 
 # Units scored by their own dense score; the rest take the last one's score. Every unit of a library

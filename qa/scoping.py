@@ -208,18 +208,21 @@ def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[
 
 
 def knowing_first(
-    ranked: list[tuple[int, float]], corpus: Corpus, knows: Callable[[str], bool]
+    ranked: list[tuple[int, float]], corpus: Corpus, knows: Callable[[str], bool], *, gap: float
 ) -> list[tuple[int, float]] | None:
-    """Passages of reports that use every name the question does ('Haringey', '2003') ahead of
-    those whose report never does, each group in rank order: a question about 2003 is not answered
-    from a report that never speaks of it when another does. None when no report ranked knows them
-    all, or every one does (nothing to move)."""
+    """Passages within `gap` of the first, of reports that use every name the question does
+    ('Haringey', '2003'), ahead of the rest, each group in rank order: a question about 2003 is not
+    answered from a report that never speaks of it when another, ranked close, does. None when no
+    close report knows them all, or every ranked one does (nothing to move)."""
+    if not ranked:
+        return None
+    close = ranked[0][1] - gap
     docs = {corpus.passages[position].doc for position, _ in ranked}
     knowing = {doc for doc in docs if knows(doc)}
-    if not knowing or knowing == docs:
+    moved = [item for item in ranked if item[1] >= close and corpus.passages[item[0]].doc in knowing]
+    if not moved or knowing == docs:
         return None
-    first = [item for item in ranked if corpus.passages[item[0]].doc in knowing]
-    return first + [item for item in ranked if corpus.passages[item[0]].doc not in knowing]
+    return moved + [item for item in ranked if item not in moved]
 
 
 def without_phrases(question: str, phrases: tuple[str, ...]) -> str:

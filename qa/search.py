@@ -195,7 +195,10 @@ class Searcher:
         if not query.names or len(self.corpus.reports) < 2:
             return ranking
         ranked = knowing_first(
-            ranking.ranked, self.corpus, lambda doc: not self.analyzer.unknown_in(doc, query.names)
+            ranking.ranked,
+            self.corpus,
+            lambda doc: not self.analyzer.unknown_in(doc, query.names),
+            gap=self.config.ranking.knowing_gap,
         )
         return ranking if ranked is None else replace(ranking, ranked=ranked)
 

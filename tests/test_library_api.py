@@ -259,7 +259,7 @@ def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Sear
 def test_a_person_named_without_a_title_answers_who(library_searcher: Searcher) -> None:
     """'The author of the report is Philip Powell, Director of Communications': a name the library
     gives as a report's author answers 'who', though no title stands before it."""
-    assert {"Philip Powell", "Simon Vile"} <= library_searcher.reader.people
+    assert {"Philip Powell", "Simon Vile"} <= library_searcher.reader.features.people
     result = library_searcher.ask("Who was the Director of Communications at the MPA in 2001?")
     assert result.answered and result.hits[0].passage.id == "C"
     assert "Philip Powell" in result.hits[0].span.text
