@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 
 from qa.corpus import Passage, Span
-from qa.decline import HIGH, DeclinePolicy, Evidence, Reader
+from qa.decline import HIGH, LOW, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import KeywordScores, Ranker, Ranking, RankingConfig, Scope
@@ -238,6 +238,9 @@ class Searcher:
         hits = [table_hit, *(hit for hit in result.hits if not computed.is_from(hit.passage))][:k]
         if computed.aggregate:
             return Result(question=query.question, answered=True, confidence=HIGH, hits=hits, table=computed)
+        if computed.not_given:  # the row is there, the figure asked for is blank: not given, not 0
+            reason = f"The table gives no figure for {computed.not_given}: it is left blank."
+            return replace(result, hits=hits, table=computed, answered=True, confidence=LOW, reason=reason)
         # A row read for a question the table only loosely matches is still only the closest.
         return replace(result, hits=hits, table=computed)
 

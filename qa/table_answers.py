@@ -44,6 +44,7 @@ class TableAnswer:
     span: Span  # where in the table passage to point: the first row used (else the caption)
     aggregate: bool = True  # computed over rows; False for one row's values
     doc: str = ""  # the report the table is from
+    not_given: str = ""  # the asked cell the table leaves blank: "Crackhouse closed for Lambeth"
 
     def is_from(self, passage: Passage) -> bool:
         return passage.id == self.passage_id and passage.doc == self.doc
@@ -471,9 +472,12 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
     if len(rows) >= 2:
         return _compare(table, rows, column)
     if len(rows) == 1 and (ask is None or ask.operation not in _OVER_ROWS):
-        return _answer(
+        answer = _answer(
             table, table.row_text(rows[0]) + ".", rows, f"values of {rows[0].name}", aggregate=False
         )
+        if column is not None and rows[0].cells[table.value_columns.index(column)].missing:
+            return replace(answer, not_given=f"{column.label} for {rows[0].name}")
+        return answer
     if ask is None and leading and column is not None and _HOW_MANY.search(question):
         ask = Ask("total")
     if ask is not None and (

@@ -258,3 +258,13 @@ def test_the_same_table_in_two_reports_names_each_its_own_rows() -> None:
     assert all(any(row is r for r in first.data_rows) for row in rows_a)
     assert all(any(row is r for r in second.data_rows) for row in rows_b)
     assert _ask(question, first).text == _ask(question, second).text
+
+
+def test_a_blank_cell_asked_for_is_not_given_with_low_confidence(searcher: Searcher) -> None:
+    """Lambeth's 'Crackhouse closed' cell is blank: its row is shown, the figure is not given (never
+    0), and the answer is only the closest the report comes; a figure it does give is answered."""
+    blank = searcher.ask("how many crack houses were actually shut in Lambeth")
+    assert blank.table is not None and "not given" in blank.table.text
+    assert blank.answered and blank.confidence == "low" and "Lambeth" in blank.reason
+    given = searcher.ask("how many closure orders were granted in Lambeth")
+    assert given.confidence == "high" and given.table is not None and "4" in given.table.text
