@@ -11,11 +11,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from qa.corpus import passage_spans
 from qa.features import CorpusFeatures, counted_stems, folded, home_place
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
-from qa.text import tokenize
+from qa.text import tokenize, years_in
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
@@ -133,6 +134,17 @@ class Reader:
     @functools.cached_property
     def _folded_places(self) -> tuple[str, ...]:
         return tuple(f for f in (folded(place) for place in self.features.places) if f)
+
+    def figure_years(self, position: int, kind: str) -> list[set[int]]:
+        """The years each sentence of the passage that holds a figure of this kind speaks of
+        ('this financial year' read against the report's date); [] when none holds one."""
+        corpus = self.analyzer.corpus
+        passage = corpus.passages[position]
+        dated = corpus.report_of(passage).date
+        present = dated.year if dated is not None else None
+        return [
+            years_in(span.text, present) for span in passage_spans(passage) if holds_kind(span.text, kind)
+        ]
 
     def has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is it the place the table's rows make up?"""
@@ -319,6 +331,22 @@ class Uncounted(Rule):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FigureOtherYear(Rule):
+    """'How much funding in 2006/07': every figure the passage gives is of another year ('£6.1
+    million this financial year'), though the passage may name the year asked about elsewhere."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        query = evidence.query
+        if query.expects not in ("number", "money") or not query.years or evidence.kind == "table":
+            return ""
+        first, last = query.years
+        sentences = reader.figure_years(evidence.position, query.expects)
+        if not sentences or any(not years or any(first <= y <= last for y in years) for years in sentences):
+            return ""
+        return years_text(query.years)
+
+
+@dataclass(frozen=True, kw_only=True)
 class NoPlace(Rule):
     """'Which borough ...': the passage names no place beyond those the question names."""
 
@@ -376,6 +404,11 @@ def default_rules() -> tuple[Rule, ...]:
             partly=True,
             outcome=LOW,
             reason="The closest passage never mentions {what}, so it may not answer exactly.",
+        ),
+        FigureOtherYear(
+            name="figure_other_year",
+            outcome=LOW,
+            reason="The closest passage gives figures for years other than {what}, so it may not answer it.",
         ),
         NoPlace(
             name="no_place",

@@ -258,3 +258,11 @@ def test_a_clipped_word_is_the_word_it_clips() -> None:
 def test_a_figure_counts_what_a_clipped_word_names(searcher: Searcher) -> None:
     result = searcher.ask("how many kilos of cocaine did the middle market project seize")
     assert result.answered and result.hits[0].passage.id == "5"
+
+
+def test_a_figure_for_another_year_is_only_the_closest(searcher: Searcher) -> None:
+    """D4 names 2006/2007, but its only amount is 'this financial year' (2005): the passage nearest,
+    not a confident answer for 2006/2007; asked for this year's grant, it answers."""
+    later = searcher.ask("How much DIP funding will the MPS receive in 2006/2007?")
+    assert later.answered and later.confidence == "low" and later.rule == "figure_other_year"
+    assert searcher.ask("How much was the Home Office grant to the MPS in 2005?").confidence == "high"
