@@ -40,6 +40,7 @@ class Query:
     unknown_names: list[str] = field(default_factory=list)  # names and years the report never uses
     asks_definition: bool = False  # "what does X stand for", "meaning of X", or just "X"
     asks_author: bool = False  # "who wrote the report", "the author of the lease report"
+    asks_recommendation: bool = False  # "what are members asked to do", "the report's recommendation"
     expects: str = ""  # "number" or "money" when the question asks for one
     asked: list[str] = field(default_factory=list)  # what the question asks about: ["sniffer", "dogs"]
     predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
@@ -112,6 +113,15 @@ _ASKS_AUTHOR = re.compile(
     r"(?:\bwho\s+(?:wrote|writes|has written|authored|prepared|penned|drafted|compiled)|\bauthors?\b"
     r"|\b(?:written|prepared|penned|drafted)\s+by\b)"
     r"(?=.*\b(?:report|paper|document|update|this|it)\b)|\b(?:report|paper|document)(?:'s)?\s+authors?\b",
+    re.I,
+)
+# "what are members asked to do", "what is the report's recommendation": what a committee paper
+# asks of its readers, which it sets out in its recommendation.
+_ASKS_RECOMMENDATION = re.compile(
+    r"\b(?:members?|committee|authority|panel|board)\b(?:\s+[\w']+){0,3}?\s+(?:asked|invited|recommended)\s+"
+    r"to\s+(?:do|decide|consider|comment|take)\b"
+    r"|^\W*(?:what(?:'s|\s+is|\s+was|\s+are|\s+were)\s+)?(?:the\s+)?(?:(?:this\s+)?report(?:'s)?\s+)?"
+    r"recommendations?\W*$|\bwhat(?:'s|\s+is|\s+was)\s+the\s+(?:report(?:'s)?\s+)?recommendations?\b(?!\s+of\b)",
     re.I,
 )
 # "which borough ...", "what town ...", "which district commander said ...": a place is the answer.
@@ -673,8 +683,10 @@ class QueryAnalyzer:
             names=names,
             asks_definition=self.asks_definition(text, expansions),
             asks_author=_ASKS_AUTHOR.search(text) is not None,
+            asks_recommendation=_ASKS_RECOMMENDATION.search(text) is not None,
             expects=expected_answer(text),
-            asked=asked_words(text),
+            # What members are asked to do is read from the recommendation, whatever it names.
+            asked=[] if _ASKS_RECOMMENDATION.search(text) else asked_words(text),
             predicate=predicate_words(text),
             placed=self.unknown_after_preposition(text),
             years=asked_years(text),

@@ -189,6 +189,23 @@ def asked_of_default(
     return [(position, score), *((p, s) for p, s in ranked if p != position)]
 
 
+def recommendation_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[int, float]] | None:
+    """'What are members asked to do?': the first-ranked report's recommendation section comes
+    first, at the first passage's score. None when it has none, or it already leads."""
+    if not ranked:
+        return None
+    first, score = ranked[0]
+    report = corpus.report(corpus.passages[first].doc)
+    section = next(
+        (p for p in (report.passages if report else []) if section_title(p).startswith("recommendation")),
+        None,
+    )
+    if section is None or corpus.position(section) == first:
+        return None
+    position = corpus.position(section)
+    return [(position, score), *((p, s) for p, s in ranked if p != position)]
+
+
 def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[int, float]] | None:
     """'Who wrote the report?': the passage of the first-ranked report that names its author
     ('Report author: Jane Doe, Secretariat') comes first, at the first passage's score. None when

@@ -12,7 +12,7 @@ from qa.decline import HIGH, LOW, DeclinePolicy, Evidence, Reader
 from qa.index import Embedder, Encoded, SearchIndex
 from qa.query import Expansions, Query, QueryAnalyzer
 from qa.ranking import KeywordScores, Ranker, Ranking, RankingConfig, Scope
-from qa.scoping import asked_of_default, author_first, knowing_first
+from qa.scoping import asked_of_default, author_first, knowing_first, recommendation_first
 from qa.spans import SpanChooser
 from qa.table_answers import TableAnswer, answer_from_tables
 from qa.text import normalise
@@ -156,6 +156,8 @@ class Searcher:
             ranking = self._asked_of_default(ranking)
         ranking = self._knowing_first(query, ranking)
         if query.asks_author and (ranked := author_first(ranking.ranked, self.corpus)) is not None:
+            ranking = replace(ranking, ranked=ranked)
+        if query.asks_recommendation and (ranked := recommendation_first(ranking.ranked, self.corpus)):
             ranking = replace(ranking, ranked=ranked)
         cited = self._cited_in(query, scope)
         if cited is not None:

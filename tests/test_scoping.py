@@ -157,3 +157,21 @@ def test_the_passage_naming_the_author_answers_who_wrote_it(library: Corpus) -> 
     assert analyzer.analyse("report author name").asks_author
     assert not analyzer.analyse("Who wrote Pride and Prejudice?").asks_author
     assert not analyzer.analyse("what powers does the authority have").asks_author
+
+
+def test_what_members_are_asked_to_do_is_the_recommendation(library: Corpus) -> None:
+    from qa.query import QueryAnalyzer
+    from qa.scoping import recommendation_first
+
+    ranked = [(_at(library, LEASE, "1"), 1.5), (_at(library, SEED, "A"), 1.4)]
+    moved = recommendation_first(ranked, library)
+    assert moved is not None and moved[0] == (_at(library, LEASE, "A"), 1.5)
+    analyzer = QueryAnalyzer(library)
+    for question in ("what are members being asked to do?", "What is the report's recommendation?"):
+        query = analyzer.analyse(question)
+        assert query.asks_recommendation and query.asked == [], question
+    for question in (
+        "Which recommendation of the inquiry introduced the form?",  # another body's recommendation
+        "what spending were members asked to approve?",  # asks what is approved: a paragraph says
+    ):
+        assert not analyzer.analyse(question).asks_recommendation, question
