@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -152,13 +153,7 @@ class Searcher:
         ranking = self.rank(
             query, encoded, scope, self.ranker.keyword(query.tokens, self.config.ranking, scope)
         )
-        if docs is None and not query.named_docs:
-            ranking = self._asked_of_default(ranking)
-        ranking = self._knowing_first(query, ranking)
-        if query.asks_author and (ranked := author_first(ranking.ranked, self.corpus)) is not None:
-            ranking = replace(ranking, ranked=ranked)
-        if query.asks_recommendation and (ranked := recommendation_first(ranking.ranked, self.corpus)):
-            ranking = replace(ranking, ranked=ranked)
+        ranking = self._by_structure(query, ranking, unscoped=docs is None and not query.named_docs)
         cited = self._cited_in(query, scope)
         if cited is not None:
             lookup = self.lookup(query, ranking, k, cited)
@@ -186,23 +181,26 @@ class Searcher:
             keyword=keyword,
         )
 
-    def _asked_of_default(self, ranking: Ranking) -> Ranking:
-        config = self.config.ranking
-        ranked = asked_of_default(
-            ranking.ranked, self.corpus, gap=config.shared_section_gap, depth=config.shared_section_depth
-        )
-        return ranking if ranked is None else replace(ranking, ranked=ranked)
+    def _by_structure(self, query: Query, ranking: Ranking, *, unscoped: bool) -> Ranking:
+        """The ranking reordered by what the reports' structure says answers (qa.scoping): a
+        section every report has alike goes to the default report; reports that use the
+        question's names come first; 'who wrote it' and 'what are members asked to do' go to the
+        first report's author line and recommendation."""
+        config, corpus, ranked = self.config.ranking, self.corpus, ranking.ranked
+        if unscoped:
+            gap, depth = config.shared_section_gap, config.shared_section_depth
+            ranked = asked_of_default(ranked, corpus, gap=gap, depth=depth) or ranked
+        if query.names and len(corpus.reports) > 1:
+            knows = functools.partial(self._knows_names, query)
+            ranked = knowing_first(ranked, corpus, knows, gap=config.knowing_gap) or ranked
+        if query.asks_author:
+            ranked = author_first(ranked, corpus) or ranked
+        if query.asks_recommendation:
+            ranked = recommendation_first(ranked, corpus) or ranked
+        return ranking if ranked is ranking.ranked else replace(ranking, ranked=ranked)
 
-    def _knowing_first(self, query: Query, ranking: Ranking) -> Ranking:
-        if not query.names or len(self.corpus.reports) < 2:
-            return ranking
-        ranked = knowing_first(
-            ranking.ranked,
-            self.corpus,
-            lambda doc: not self.analyzer.unknown_in(doc, query.names),
-            gap=self.config.ranking.knowing_gap,
-        )
-        return ranking if ranked is None else replace(ranking, ranked=ranked)
+    def _knows_names(self, query: Query, doc: str) -> bool:
+        return not self.analyzer.unknown_in(doc, query.names)
 
     def _cited_in(self, query: Query, scope: Scope | None) -> int | None:
         """The position of the passage the question names, in the scope's report when it has one."""
