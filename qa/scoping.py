@@ -230,15 +230,15 @@ def knowing_first(
     """Passages within `gap` of the first, of reports that use every name the question does
     ('Haringey', '2003'), ahead of the rest, each group in rank order: a question about 2003 is not
     answered from a report that never speaks of it when another, ranked close, does. None when no
-    close report knows them all, or every ranked one does (nothing to move)."""
+    close report knows them all, or every close one does (nothing to move)."""
     if not ranked:
         return None
-    close = ranked[0][1] - gap
-    docs = {corpus.passages[position].doc for position, _ in ranked}
+    close = [item for item in ranked if item[1] >= ranked[0][1] - gap]
+    docs = {corpus.passages[position].doc for position, _ in close}  # only these need reading
     knowing = {doc for doc in docs if knows(doc)}
-    moved = [item for item in ranked if item[1] >= close and corpus.passages[item[0]].doc in knowing]
-    if not moved or knowing == docs:
+    if not knowing or knowing == docs:
         return None
+    moved = [item for item in close if corpus.passages[item[0]].doc in knowing]
     return moved + [item for item in ranked if item not in moved]
 
 
