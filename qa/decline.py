@@ -383,7 +383,7 @@ def default_rules() -> tuple[Rule, ...]:
                 runner_up_may_answer=True,
                 reason="The closest passage gives no {what} to answer with.",
             )
-            for kind in ("number", "money", "date", "person", "duration")
+            for kind in ("number", "money", "date", "person", "duration", "frequency")
         ),
         OtherLabel(name="other_label", reason="The closest passage never mentions {what}."),
         NameElsewhere(

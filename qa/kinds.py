@@ -34,6 +34,12 @@ _HAS_DURATION = re.compile(
     r"|\b(?:until|till|for the (?:last|past|next))\b",
     re.I,
 )
+# How often: 'quarterly', 'twice a year', 'every six months', 'on a regular cycle'.
+_HAS_FREQUENCY = re.compile(
+    r"\b(?:daily|weekly|fortnightly|monthly|quarterly|annually|yearly|biannually|hourly|every|each|"
+    r"twice|once|regular(?:ly)?|times\s+(?:a|per|each))\b|\bper\s+(?:day|week|month|year|annum)\b",
+    re.I,
+)
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
 _HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
 
@@ -62,6 +68,7 @@ KIND_NAMES = {
     "date": "date",
     "person": "person's name",
     "duration": "length of time",
+    "frequency": "frequency",
 }
 
 
@@ -77,6 +84,8 @@ def holds_kind(text: str, kind: str) -> bool:
         return _HAS_DATE.search(text) is not None
     if kind == "duration":
         return _HAS_DURATION.search(text) is not None
+    if kind == "frequency":
+        return _HAS_FREQUENCY.search(text) is not None
     return True
 
 

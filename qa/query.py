@@ -107,6 +107,7 @@ _ASKS_WHICH_OFFICE = re.compile(
 )
 
 
+_ASKS_FREQUENCY = re.compile(r"\bhow often\b", re.I)  # "how often is it reported": quarterly
 _ASKS_DURATION = re.compile(r"\bhow long\b(?!\s+ago\b)", re.I)  # "how long does an order last"
 # "who wrote the report", "the author of ...": the report's author, printed in its contact details.
 _ASKS_AUTHOR = re.compile(
@@ -136,7 +137,7 @@ _HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often
 
 def expected_answer(question: str) -> str:
     """What kind of answer a question asks for: 'person', 'money', 'number', 'date', 'duration',
-    'place' or '' (anything)."""
+    'frequency', 'place' or '' (anything)."""
     if _ASKS_PERSON.search(question) or _ASKS_WHICH_OFFICE.search(question):
         return "person"
     if _ASKS_DATE.search(question):
@@ -146,6 +147,8 @@ def expected_answer(question: str) -> str:
         return "money"
     if _ASKS_DURATION.search(question):
         return "duration"
+    if _ASKS_FREQUENCY.search(question):
+        return "frequency"
     if _ASKS_PLACE.search(question):
         return "place"
     return "number" if _ASKS_QUANTITY.search(question) else ""

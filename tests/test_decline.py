@@ -266,3 +266,20 @@ def test_a_figure_for_another_year_is_only_the_closest(searcher: Searcher) -> No
     later = searcher.ask("How much DIP funding will the MPS receive in 2006/2007?")
     assert later.answered and later.confidence == "low" and later.rule == "figure_other_year"
     assert searcher.ask("How much was the Home Office grant to the MPS in 2005?").confidence == "high"
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("figures are reported to the committee quarterly", True),
+        ("the group will report to the Board twice a year", True),
+        ("to meet on a regular cycle", True),
+        ("the committee approved the indicators", False),
+    ],
+)
+def test_how_often_asks_for_a_frequency(text: str, holds: bool) -> None:
+    from qa.kinds import holds_kind
+    from qa.query import expected_answer
+
+    assert expected_answer("How often are the indicators reported?") == "frequency"
+    assert holds_kind(text, "frequency") is holds
