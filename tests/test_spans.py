@@ -18,6 +18,20 @@ from qa.search import Searcher
         ("seventy-two (72) officers", "number", True),
         ("said Assistant Commissioner Ghaffur", "person", True),
         ("anything at all", "", True),
+        ("members note the appointment of Jane Doe as Vice Chairman of the Authority", "person", True),
+        ("taken in consultation with John Smith, as Deputy Chair.", "person", True),
+        ("The author is Ann Lee, Director of Communications", "person", True),
+        ("The Metropolitan Police Service as a whole", "person", False),  # no role after 'as'
+        ("funded by the Home Office", "person", False),
+        ("warning us for the last two years", "duration", True),
+        ("orders last from 6 months to 3 years", "duration", True),
+        ("until the next Annual Meeting", "duration", True),
+        ("3 extensions 3 existing closure orders", "duration", False),
+        ("to be extended by up to 30 sites", "duration", False),
+        ("figures are reported to the committee quarterly", "frequency", True),
+        ("the group will report to the Board twice a year", "frequency", True),
+        ("to meet on a regular cycle", "frequency", True),
+        ("the committee approved the indicators", "frequency", False),
     ],
 )
 def test_what_kind_of_answer_a_text_holds(text: str, kind: str, holds: bool) -> None:
