@@ -185,8 +185,7 @@ def asked_of_default(
     own = next((p for p in corpus.report(default).passages if section_title(p) == title), None)
     if not alike or own is None:
         return None
-    position = corpus.position(own)
-    return [(position, score), *((p, s) for p, s in ranked if p != position)]
+    return _put_first(ranked, corpus.position(own), score)
 
 
 def recommendation_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[int, float]] | None:
@@ -202,8 +201,7 @@ def recommendation_first(ranked: list[tuple[int, float]], corpus: Corpus) -> lis
     )
     if section is None or corpus.position(section) == first:
         return None
-    position = corpus.position(section)
-    return [(position, score), *((p, s) for p, s in ranked if p != position)]
+    return _put_first(ranked, corpus.position(section), score)
 
 
 def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[int, float]] | None:
@@ -220,7 +218,11 @@ def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[
     naming = next((p for p in report.passages if name in p.text), None)
     if naming is None or corpus.position(naming) == first:
         return None
-    position = corpus.position(naming)
+    return _put_first(ranked, corpus.position(naming), score)
+
+
+def _put_first(ranked: list[tuple[int, float]], position: int, score: float) -> list[tuple[int, float]]:
+    """The ranking with this passage first, at the score given; the rest in their order."""
     return [(position, score), *((p, s) for p, s in ranked if p != position)]
 
 
