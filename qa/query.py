@@ -193,7 +193,8 @@ _ADVERBS = frozenset(
     "actually really currently exactly basically roughly approximately typically usually generally "
     "still even ever now today nowadays already also presumably supposedly".split()
 )
-# Prepositions the stop list lacks: "within which branch is the unit" asks about the branch.
+# Prepositions the stop list lacks end what is asked about: "within which branch is the unit" names
+# nothing the passage must mention (the branch is the answer).
 _PREPOSITIONS = frozenset(
     "within without among amongst across around towards toward upon beyond behind beside besides onto "
     "inside outside throughout underneath".split()
