@@ -187,6 +187,8 @@ GENERAL_WORDS = frozenset(
     "done going point points lot lots something anything everything example examples instance instances "
     "detail details anyone anybody someone somebody everyone everybody".split()
 )
+# A request's own verb names no thing: "compare X and Y", "summarise ...".
+_COMMAND = re.compile(r"^\W*(?:please\s+)?(?:compare|contrast|summari[sz]e|outline)\b\s*", re.I)
 _SOMEONE = frozenset("anyone anybody someone somebody everyone everybody".split())
 # Words that qualify a verb, not name a thing: "what are committee members actually asked to do".
 _ADVERBS = frozenset(
@@ -222,7 +224,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     if match is not None:
         asked = match.group(1)
     elif _is_keyword_query(question):
-        asked = question
+        asked = _COMMAND.sub("", question)  # "compare Hackney and Southwark": the rows, not 'compare'
     else:
         return []
     asked = re.sub(r"\([^)]*\)", " ", asked)  # an aside in brackets is not what is asked about

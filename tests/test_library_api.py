@@ -235,10 +235,10 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
     assert across.answerable >= 150 and across.offtopic >= 30
-    assert across.recall_at_1 >= 0.73 and across.recall_at_3 >= 0.885  # 0.733 / 0.892 measured
-    assert across.answerable_declined <= 0.085  # 0.083
+    assert across.recall_at_1 >= 0.74 and across.recall_at_3 >= 0.885  # 0.745 / 0.892 measured
+    assert across.answerable_declined <= 0.075  # 0.070
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.74 and scoped.recall_at_3 >= 0.925  # 0.745 / 0.930 measured
+    assert scoped.recall_at_1 >= 0.75 and scoped.recall_at_3 >= 0.925  # 0.752 / 0.930 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:

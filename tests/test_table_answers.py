@@ -268,3 +268,11 @@ def test_a_blank_cell_asked_for_is_not_given_with_low_confidence(searcher: Searc
     assert blank.answered and blank.confidence == "low" and "Lambeth" in blank.reason
     given = searcher.ask("how many closure orders were granted in Lambeth")
     assert given.confidence == "high" and given.table is not None and "4" in given.table.text
+
+
+def test_a_request_to_compare_rows_is_computed(searcher: Searcher) -> None:
+    """'Compare X and Y ...' asks about the rows, not about 'compare': the comparison is computed
+    with confidence (the aggregate must pass the decline policy when the table does not lead)."""
+    result = searcher.ask("Compare Hackney and Southwark on crackhouses closed")
+    assert result.answered and result.confidence == "high" and result.table is not None
+    assert "Hackney" in result.table.text and "Southwark" in result.table.text
