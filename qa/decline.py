@@ -135,6 +135,13 @@ class Reader:
     def _folded_places(self) -> tuple[str, ...]:
         return tuple(f for f in (folded(place) for place in self.features.places) if f)
 
+    def relative_years(self, position: int, offset: int | None) -> tuple[int, int] | None:
+        """'this year' asked of this passage: its report's year (plus the offset), if dated."""
+        dated = self.analyzer.corpus.report_of(self.analyzer.corpus.passages[position]).date
+        if offset is None or dated is None:
+            return None
+        return (dated.year + offset, dated.year + offset)
+
     def figure_years(self, position: int, kind: str) -> list[set[int]]:
         """The years each sentence of the passage that holds a figure of this kind speaks of
         ('this financial year' read against the report's date); [] when none holds one."""
@@ -337,13 +344,14 @@ class FigureOtherYear(Rule):
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
         query = evidence.query
-        if query.expects not in ("number", "money") or not query.years or evidence.kind == "table":
+        asked = query.years or reader.relative_years(evidence.position, query.relative_year)
+        if query.expects not in ("number", "money") or not asked or evidence.kind == "table":
             return ""
-        first, last = query.years
+        first, last = asked
         sentences = reader.figure_years(evidence.position, query.expects)
         if not sentences or any(not years or any(first <= y <= last for y in years) for years in sentences):
             return ""
-        return years_text(query.years)
+        return years_text(asked)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ from rapidfuzz import fuzz, process
 
 from qa.corpus import Corpus, Passage, canonical_id
 from qa.scoping import ReportNames, without_phrases
-from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, tokenize, years_in
+from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, relative_year, tokenize, years_in
 from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
 
@@ -46,6 +46,7 @@ class Query:
     predicate: list[str] = field(default_factory=list)  # what a yes/no question says of it: ["legal"]
     placed: list[str] = field(default_factory=list)  # unknown words after in/at/from: ["leeds"]
     years: tuple[int, int] | None = None  # the years it asks about: "in 2004" -> (2004, 2004)
+    relative_year: int | None = None  # "this year" -> 0, "last year" -> -1: counted from a report's own
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
     named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of Leeds"]
     names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Leeds"]
@@ -696,6 +697,7 @@ class QueryAnalyzer:
             predicate=predicate_words(text),
             placed=self.unknown_after_preposition(text),
             years=asked_years(text),
+            relative_year=relative_year(text),
             labels=labels_in(text),
             named_places=self.named_places(text),
             named_docs=draft.named_docs,

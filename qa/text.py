@@ -122,6 +122,13 @@ _RELATIVE_YEAR = re.compile(r"\b(this|last|next|previous|current)\s+(?:financial
 _RELATIVE_OFFSET = {"this": 0, "current": 0, "last": -1, "previous": -1, "next": 1}
 
 
+def relative_year(text: str) -> int | None:
+    """'this year' -> 0, 'last financial year' -> -1, 'next year' -> 1: the year a text speaks of,
+    counted from its own; None when it names none."""
+    match = _RELATIVE_YEAR.search(normalise(text))
+    return _RELATIVE_OFFSET[match.group(1)] if match else None
+
+
 def years_in(text: str, present: int | None = None) -> set[int]:
     """Years a text speaks of: '2004', '2006/07' (both), '1999 to 2002' (all between), and, when
     the text's own year is known, 'this year', 'last year', 'next year' and 'since 1999' (to then)."""

@@ -239,3 +239,7 @@ def test_a_figure_for_another_year_is_only_the_closest(searcher: Searcher) -> No
     later = searcher.ask("How much DIP funding will the MPS receive in 2006/2007?")
     assert later.answered and later.confidence == "low" and later.rule == "figure_other_year"
     assert searcher.ask("How much was the Home Office grant to the MPS in 2005?").confidence == "high"
+    # 'last year' is read against the report's own year (2005): 2004, which D4's amount is not for.
+    last = searcher.ask("How much was the grant to the MPS last year?")
+    assert last.confidence == "low" and "2004" in last.reason
+    assert searcher.ask("How much was the grant to the MPS this year?").confidence == "high"
