@@ -108,7 +108,7 @@ class Reader:
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
     def names_someone(self, position: int) -> bool:
         """Does the passage name, without a title, someone the library names as a person (read at
-        build): a report's author ('Philip Powell, Director of ...'), or a name given with a title?"""
+        build): a report's author ('Jane Doe, Director of ...'), or a name given with a title?"""
         text = self.analyzer.corpus.passages[position].text
         return any(name in text for name in self.features.people)
 
@@ -339,7 +339,7 @@ class Uncounted(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class FigureOtherYear(Rule):
-    """'How much funding in 2006/07': every figure the passage gives is of another year ('£6.1
+    """'How much funding in 2010/11': every figure the passage gives is of another year ('£2.5
     million this financial year'), though the passage may name the year asked about elsewhere."""
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:

@@ -275,7 +275,7 @@ def about(heading: str) -> str:
     """'What does the report say about staffing and budgets?' ('the' before a name)."""
     subject = _lower_first(heading)
     if subject == heading and not re.match(r"(?:the|an?)\s", heading, re.I):
-        subject = f"the {heading}"  # a name in capitals: 'the Central Task Force'
+        subject = f"the {heading}"  # a name in capitals: 'the Road Safety Unit'
     return f"What does the report say about {subject}?"
 
 

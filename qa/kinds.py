@@ -20,7 +20,7 @@ _HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir Jo
     r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
     r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
 )
-# A name given with the role it holds: "Kit Malthouse as Vice Chairman", "Jane Doe, Director of ...".
+# A name given with the role it holds: "Jane Doe as Vice Chairman", "John Smith, Director of ...".
 _NAME_WITH_ROLE = re.compile(
     r"\b[A-Z][a-z][A-Za-z'\-]+(?:\s+[A-Z][a-z][A-Za-z'\-]+)+(?:,\s+(?:as\s+)?|\s+as\s+(?:the\s+)?)"
     r"(?:(?:Deputy|Vice|Acting|Interim|Assistant|Chief|Executive)\s+)*"
@@ -56,7 +56,7 @@ _PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith':
 
 def people_named(text: str, author: str = "") -> tuple[str, ...]:
     """The people a passage names as people: after a title ('Sir John Smith' -> 'John Smith'), and
-    its report's author where it names them ('Philip Powell, Director of ...')."""
+    its report's author where it names them ('Jane Doe, Director of ...')."""
     author_name = author.split(",")[0].strip()
     names = [*titled_names(text), *([author_name] if author_name and author_name in text else [])]
     return tuple(sorted({name for name in names if _PERSON_NAME.fullmatch(name)}))

@@ -225,7 +225,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     if match is not None:
         asked = match.group(1)
     elif _is_keyword_query(question):
-        asked = _COMMAND.sub("", question)  # "compare Hackney and Southwark": the rows, not 'compare'
+        asked = _COMMAND.sub("", question)  # "compare Northtown and Southtown": the rows, not 'compare'
     else:
         return []
     asked = re.sub(r"\([^)]*\)", " ", asked)  # an aside in brackets is not what is asked about
@@ -238,7 +238,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
         if word in STOPWORDS or word in _ADVERBS or word in _PREPOSITIONS or len(words) == limit:
             break
         if after_someone and word.endswith("ing"):
-            continue  # "is anyone cooking crystal meth": what they do it to is asked about
+            continue  # "is anyone selling fake tickets": what they do it to is asked about
         after_someone = not words and word in _SOMEONE
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
             words.append(word)
@@ -448,8 +448,8 @@ class QueryAnalyzer:
         self.names = ReportNames(corpus)
 
     def correct_spelling(self, question: str) -> tuple[str, dict[str, str]]:
-        """The question with misspellings of the report's own words corrected ('metamphetamine' ->
-        'methamphetamine'), and what was changed. Capitalised names are left alone: a name the
+        """The question with misspellings of the report's own words corrected ('recomendation' ->
+        'recommendation'), and what was changed. Capitalised names are left alone: a name the
         report does not use is for the unknown-name check to see, unless it is a misspelling of a
         capitalised word the report prints ('Databse')."""
         corrections: dict[str, str] = {}
@@ -545,7 +545,7 @@ class QueryAnalyzer:
             for candidate in (word, word.upper(), f"{word.upper()}S", word.upper().removesuffix("S")):
                 expansion = self.acronyms.get(candidate)
                 if expansion is None and word.isupper():
-                    expansion = self.coined.get(candidate)  # "MMDP": initials the report never uses
+                    expansion = self.coined.get(candidate)  # "RSTP": initials the report never uses
                 if expansion is None:
                     continue
                 if word.islower() and word in self.lowercase_words:

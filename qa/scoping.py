@@ -230,7 +230,7 @@ def knowing_first(
     ranked: list[tuple[int, float]], corpus: Corpus, knows: Callable[[str], bool], *, gap: float
 ) -> list[tuple[int, float]] | None:
     """Passages within `gap` of the first, of reports that use every name the question does
-    ('Haringey', '2003'), ahead of the rest, each group in rank order: a question about 2003 is not
+    ('Riverside', '2003'), ahead of the rest, each group in rank order: a question about 2003 is not
     answered from a report that never speaks of it when another, ranked close, does. None when no
     close report knows them all, or every close one does (nothing to move)."""
     if not ranked:

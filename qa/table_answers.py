@@ -26,7 +26,7 @@ _N = r"(\d+(?:\.\d+)?|" + "|".join(_NUMBER_WORDS) + r")"
 # "the second highest": the top two, the second of which answers.
 _ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5, "5th": 5}
 _NTH = r"(" + "|".join(_ORDINALS) + r")"
-# "the total, not counting Camden": rows the question leaves out of what it asks.
+# "the total, not counting Northtown": rows the question leaves out of what it asks.
 _EXCLUDING = re.compile(
     r"\b(?:excluding|except(?:\s+for)?|not\s+counting|ignoring|leaving\s+out|other\s+than|apart\s+from)\b",
     re.I,
@@ -44,7 +44,7 @@ class TableAnswer:
     span: Span  # where in the table passage to point: the first row used (else the caption)
     aggregate: bool = True  # computed over rows; False for one row's values
     doc: str = ""  # the report the table is from
-    not_given: str = ""  # the asked cell the table leaves blank: "Crackhouse closed for Lambeth"
+    not_given: str = ""  # the asked cell the table leaves blank: "Arrests for Southtown"
 
     def is_from(self, passage: Passage) -> bool:
         return passage.id == self.passage_id and passage.doc == self.doc
@@ -498,7 +498,7 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
 
 
 def _without_excluded(question: str, table: Table) -> tuple[str, list[Row]]:
-    """The question without the rows it leaves out ('not counting Camden'), and those rows."""
+    """The question without the rows it leaves out ('not counting Northtown'), and those rows."""
     match = _EXCLUDING.search(question)
     if match is None:
         return question, []
