@@ -20,6 +20,7 @@ from qa.text import tokenize, years_in
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
+# A capitalised name after in/at/across/from: 'in Northtown', 'at Upper and Lower Town'.
 _LOCATIVE_NAME = re.compile(
     r"\b(?:in|at|across|from)\s+(?:the\s+)?([A-Z][a-z]+(?:\s+(?:and\s+|&\s+|upon\s+)?[A-Z][a-z]+)*)"
 )
@@ -123,13 +124,11 @@ class Reader:
     def names_place(self, position: int, question: str) -> bool:
         """Does the passage name a place the question does not: one the library names (a table's
         rows, a report's home place), or a capitalised name after in/at/across/from?"""
-        text, asked = folded(self.analyzer.corpus.passages[position].text), folded(question)
-        if any(place in text and place not in asked for place in self._folded_places):
+        text = self.analyzer.corpus.passages[position].text
+        folded_text, asked = folded(text), folded(question)
+        if any(place in folded_text and place not in asked for place in self._folded_places):
             return True
-        return any(
-            folded(name) not in asked
-            for name in _LOCATIVE_NAME.findall(self.analyzer.corpus.passages[position].text)
-        )
+        return any(folded(name) not in asked for name in _LOCATIVE_NAME.findall(text))
 
     @functools.cached_property
     def _folded_places(self) -> tuple[str, ...]:
@@ -137,21 +136,19 @@ class Reader:
 
     def relative_years(self, position: int, offset: int | None) -> tuple[int, int] | None:
         """'this year' asked of this passage: its report's year (plus the offset), if dated."""
-        dated = self.analyzer.corpus.report_of(self.analyzer.corpus.passages[position]).date
-        if offset is None or dated is None:
-            return None
-        return (dated.year + offset, dated.year + offset)
+        year = self._report_year(position)
+        return None if offset is None or year is None else (year + offset, year + offset)
 
     def figure_years(self, position: int, kind: str) -> list[set[int]]:
         """The years each sentence of the passage that holds a figure of this kind speaks of
         ('this financial year' read against the report's date); [] when none holds one."""
+        passage, year = self.analyzer.corpus.passages[position], self._report_year(position)
+        return [years_in(span.text, year) for span in passage_spans(passage) if holds_kind(span.text, kind)]
+
+    def _report_year(self, position: int) -> int | None:
         corpus = self.analyzer.corpus
-        passage = corpus.passages[position]
-        dated = corpus.report_of(passage).date
-        present = dated.year if dated is not None else None
-        return [
-            years_in(span.text, present) for span in passage_spans(passage) if holds_kind(span.text, kind)
-        ]
+        dated = corpus.report_of(corpus.passages[position]).date
+        return dated.year if dated is not None else None
 
     def has_row(self, position: int, name: str) -> bool:
         """Does this table name the place, or is it the place the table's rows make up?"""
