@@ -305,6 +305,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     searcher = _searcher(_settings(args), quiet=not args.verbose)
+    known = set(searcher.corpus.docs)
+    for path, questions in question_sets:
+        unknown = sorted({q.doc for q in questions if q.doc is not None} - known)
+        if unknown:
+            missing = ", ".join(unknown)
+            print(f"error: {path.name} asks about reports not in the library: {missing}", file=sys.stderr)
+            return 2
     reports = [
         evaluate(searcher, questions, path.name, scoped=args.scoped) for path, questions in question_sets
     ]

@@ -228,17 +228,17 @@ def test_a_name_only_another_report_uses_does_not_let_a_passage_answer(library: 
 
 
 def test_library_holdout_floors(library_searcher: Searcher) -> None:
-    """Regression floors on the hold-out halves of blind library batches 1, 2 and 3 (docs/library.md),
+    """Regression floors on the hold-out halves of blind library batches 1 to 4 (docs/library.md),
     at what they measure; a citation counts only when its report and paragraph both match."""
     from qa.evaluate import evaluate, load_questions
 
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
-    assert across.answerable >= 150 and across.offtopic >= 30
-    assert across.recall_at_1 >= 0.74 and across.recall_at_3 >= 0.885  # 0.745 / 0.892 measured
-    assert across.answerable_declined <= 0.075  # 0.070
+    assert across.answerable >= 200 and across.offtopic >= 40
+    assert across.recall_at_1 >= 0.735 and across.recall_at_3 >= 0.88  # 0.740 / 0.885 measured
+    assert across.answerable_declined <= 0.095  # 0.091
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.75 and scoped.recall_at_3 >= 0.925  # 0.752 / 0.930 measured
+    assert scoped.recall_at_1 >= 0.755 and scoped.recall_at_3 >= 0.92  # 0.760 / 0.923 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
