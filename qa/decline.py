@@ -397,7 +397,9 @@ def default_rules() -> tuple[Rule, ...]:
             reason="The closest passage does not mention {what}, so it may not answer for it.",
         ),
         OtherYears(name="other_years", reason="The closest passage says nothing about {what}."),
-        Unmentioned(name="unmentioned", reason="The closest passage never mentions {what}."),
+        Unmentioned(
+            name="unmentioned", runner_up_may_answer=True, reason="The closest passage never mentions {what}."
+        ),
         Uncounted(
             name="uncounted",
             runner_up_may_answer=True,

@@ -12,7 +12,16 @@ from rapidfuzz import fuzz, process
 
 from qa.corpus import Corpus, Passage, canonical_id
 from qa.scoping import ReportNames, without_phrases
-from qa.text import MONTH_NAMES, STOPWORDS, YEAR, normalise, relative_year, tokenize, years_in
+from qa.text import (
+    MONTH_NAMES,
+    STOPWORDS,
+    YEAR,
+    normalise,
+    relative_year,
+    singular_acronyms,
+    tokenize,
+    years_in,
+)
 from qa.thesaurus import everyday_phrases, in_report_terms, report_terms
 
 
@@ -626,7 +635,7 @@ class QueryAnalyzer:
         acronyms and nicknames aside."""
         nicknames = _nickname_words(question)
         names = []
-        for name in _NAMED_PLACE.findall(question):
+        for name in _NAMED_PLACE.findall(singular_acronyms(question)):
             words = name.lower().split()
             if name.isupper() or words[0] in _MONTHS or set(words) & nicknames:
                 continue

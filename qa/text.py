@@ -56,6 +56,16 @@ def _normalised(text: str) -> str:
     return _normalise(text)
 
 
+# An acronym's plural names what the acronym names ('ASBOs' -> ASBO): the stemmer keeps the 's' of a
+# word with no vowel before it, so a name check would miss 'ASBO' for 'ASBOs'.
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
+
+
+def singular_acronyms(text: str) -> str:
+    """The text with each acronym's plural written as the acronym ('three ASBOs' -> 'three ASBO')."""
+    return _ACRONYM_PLURAL.sub(r"\1", text)
+
+
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')

@@ -112,6 +112,23 @@ def test_a_runner_up_or_the_next_paragraph_may_hold_the_figure(searcher: Searche
     assert result.rule == "no_number"  # the rule that stopped the first passage
 
 
+def test_a_runner_up_may_name_the_word_the_first_passage_lacks(searcher: Searcher) -> None:
+    """The unit's own paragraph ranks first and never names the drug asked about; the paragraph
+    after it lists the unit's seizures: the closest the report comes, flagged."""
+    from qa.decline import RUNNER_UP
+
+    result = searcher.ask("how much cocain did the middle market project seize")
+    assert result.answered and result.confidence == "low" and result.reason == RUNNER_UP
+    assert result.rule == "unmentioned" and result.hits[0].passage.id == "5"
+
+
+def test_an_acronyms_plural_is_the_acronym_not_a_place(searcher: Searcher) -> None:
+    query = searcher.analyse("How could police confidence in DRRs be improved?")
+    assert query.named_places == []
+    result = searcher.ask("How could police confidence in DRRs be improved?")
+    assert result.confidence == "high" and result.hits[0].passage.id == "46"
+
+
 def test_a_runner_up_never_overturns_a_decline_about_the_question(searcher: Searcher) -> None:
     result = searcher.ask("How many cannabis factories were found in Leeds?")
     assert not result.answered and result.rule == "unknown_name"
