@@ -447,7 +447,8 @@ class QueryAnalyzer:
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
-        self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH)
+        # A misspelling of six letters may be a five-letter word with a letter doubled ('pannel').
+        self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH - 1)
         # The report's capitalised words, by their lowercase form: 'Databse' is corrected to the
         # 'Database' the report prints, where a name it never uses is left for the unknown-name check.
         capitalised = re.findall(rf"\b[A-Z][a-z]{{{SPELLING_MIN_LENGTH - 1},}}\b", f"{body} {headings}")

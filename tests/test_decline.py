@@ -99,6 +99,8 @@ def test_misspellings_are_corrected_against_the_reports_words(searcher: Searcher
     assert searcher.analyse("the Trafficking Databse").corrections == {"Databse": "Database"}
     assert searcher.analyse("the Databse").names == ["Database"]
     assert searcher.analyse("drugs in Birmingham").corrections == {}  # a name it never uses stays
+    # A six-letter misspelling may double a letter of a five-letter word the report uses.
+    assert searcher.analyse("is the street dealing pillot being extended").corrections == {"pillot": "pilot"}
 
 
 def test_a_runner_up_or_the_next_paragraph_may_hold_the_figure(searcher: Searcher) -> None:

@@ -218,6 +218,8 @@ def test_everyday_words_reach_the_reports_terms(searcher: Searcher) -> None:
     assert report_terms("Do junkies steal to buy smack?") == ["problem drug users addicts", "heroin"]
     assert report_terms("grow houses run by gangs") == ["cannabis factories", "organised criminal networks"]
     assert report_terms("nothing colloquial here") == []
+    # Plain phrasal verbs reach the formal words reports use for them.
+    assert report_terms("who set up the unit, and has crime gone up?") == ["established", "increased risen"]
     result = searcher.ask("how many weed farms have the cops found in London?")
     assert result.answered and result.hits[0].passage.id == "16"
 
