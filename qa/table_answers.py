@@ -84,7 +84,8 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ),
     (
         "missing",
-        r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing|left empty)\b",
+        r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing|left empty"
+        r"|nothing (?:shown|given|entered|recorded|filled in)|empty)\b",
         False,
     ),
     ("zero", r"\b(?:no|zero|none|nil|without)\b|\bn[o']t\b(?:\s+\w+){0,2}\s+any\b", False),
@@ -406,9 +407,15 @@ def _text_cells(table: Table) -> TableAnswer | None:
 def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
     words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
     number = ask.number or 0.0
-    rows = [row for row, value in values.numbers if test(value, number)]
+    meeting = [(row, value) for row, value in values.numbers if test(value, number)]
+    rows = [row for row, _ in meeting]
     condition = f"{values.column.label} {words} {_shown(number)}".replace("  ", " ")
-    listed = f": {_names(rows)}" if rows else ""
+    # Above or below a value, each row's own figure is shown; 'exactly 2' and 'none' say it already.
+    if ask.operation in {"above", "below"}:
+        listed = ", ".join(f"{row.name} {_shown(value)}" for row, value in meeting)
+    else:
+        listed = _names(rows)
+    listed = f": {listed}" if rows else ""
     text = f"{len(rows)} of {_of_rows(table)} had {condition}{listed}.{_notes(values)}"
     return _answer(table, text, rows, f"rows with {condition}")
 

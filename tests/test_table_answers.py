@@ -141,7 +141,8 @@ def test_made_up_table_most_least_total_and_total_row() -> None:
 def test_made_up_table_conditions_compare_and_top() -> None:
     assert _ask("how many regions had no cannabis seizures", SEIZURES).rows == ("West",)
     assert _ask("Which regions had more than 50 heroin seizures?", SEIZURES).rows == ("South",)
-    assert _ask("which regions had fewer than 500 cannabis seizures", SEIZURES).rows == ("East", "West")
+    fewer = _ask("which regions had fewer than 500 cannabis seizures", SEIZURES)
+    assert fewer.rows == ("East", "West") and "fewer than 500: East 300, West 0." in fewer.text
     assert _ask("top 2 regions for cannabis seizures", SEIZURES).rows == ("North", "South")
     compared = _ask("compare North and South heroin seizures", SEIZURES)
     assert compared.rows == ("North", "South") and "South has 15 more Heroin seizures" in compared.text
@@ -151,6 +152,9 @@ def test_made_up_table_exactly_and_blank_cells() -> None:
     assert _ask("which regions had exactly 45 heroin seizures", SEIZURES).rows == ("North",)
     blank = _ask("Which region has no figure given for heroin seizures?", SEIZURES)
     assert blank.rows == ("East",) and "Heroin seizures not given" in blank.text and " 0" not in blank.text
+    shown = _ask("which region has nothing shown in the heroin seizures column?", SEIZURES)
+    assert shown.rows == ("East",)
+    assert "exactly 45: North. " in _ask("which regions had exactly 45 heroin seizures", SEIZURES).text
 
 
 def test_exactly_and_not_given_on_table_1(crackhouses: Table) -> None:
