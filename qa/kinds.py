@@ -41,7 +41,10 @@ _HAS_FREQUENCY = re.compile(
     re.I,
 )
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
-_HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{'|'.join(MONTH_NAMES)}|spring|summer|autumn|winter)\b", re.I)
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
+_DATE_WORDS = "|".join([*MONTH_NAMES, "spring", "summer", "autumn", "winter", *_WEEKDAYS])
+_TIME_OF_DAY = r"\d{1,2}(?:[.:]\d\d)?\s?(?:am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\bo'clock\b"
+_HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{_DATE_WORDS})\b|{_TIME_OF_DAY}", re.I)
 
 _TITLED_NAME = re.compile(_HAS_PERSON.pattern + r"(?:\s+[A-Z][a-z][A-Za-z'\-]+)?")
 

@@ -92,7 +92,7 @@ _ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "what budg
 )
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(
-    r"\b(?:what|which) year\b|\bwhen (?:was|were|did)\b"
+    r"\b(?:what|which) (?:year|date|day|time(?!\s*(?:frame|scale)))\b|\bwhen (?:was|were|did)\b"
     r"|^\W*when\s+(?:will|is|are|does|do|has|have|had|would|should|can|could)\b|\bby when\b",
     re.I,
 )

@@ -256,8 +256,10 @@ class Searcher:
         if not hits:
             return Result(question=query.question, answered=False, hits=[], reason=NOTHING_CLOSE)
         ranked = ranking.ranked[: len(hits)]
+        scores = [score for _, score in ranking.ranked[: max(len(hits), 2)]]
         candidates = [
-            self._evidence(query, encoded, p, hit.score) for (p, _), hit in zip(ranked, hits, strict=True)
+            self._evidence(query, encoded, p, hit.score, lead=_lead(scores, i))
+            for i, ((p, _), hit) in enumerate(zip(ranked, hits, strict=True))
         ]
         chosen, verdict = self.config.declines.choose(
             self.reader, candidates, lambda: self._continuation(query, encoded, ranking, hits[0].passage)
@@ -294,10 +296,18 @@ class Searcher:
             return [self._hit(chosen.position, chosen.score, ranking, query), *hits]
         return [hits[at], *hits[:at], *hits[at + 1 :]]
 
-    def _evidence(self, query: Query, encoded: Encoded, position: int, score: float) -> Evidence:
+    def _evidence(
+        self, query: Query, encoded: Encoded, position: int, score: float, *, lead: float = 0.0
+    ) -> Evidence:
         passage = self.corpus.passages[position]
         return Evidence(
-            query=query, encoded=encoded, position=position, score=score, kind=passage.kind, text=passage.text
+            query=query,
+            encoded=encoded,
+            position=position,
+            score=score,
+            kind=passage.kind,
+            text=passage.text,
+            lead=lead,
         )
 
     def _hit(self, position: int, score: float, ranking: Ranking, query: Query) -> Hit:
@@ -318,6 +328,12 @@ class Searcher:
     def _is_dictionary_word(self, word: str) -> bool:
         """An English word: one whole piece of the model's vocabulary ('prescription', not 'recomend')."""
         return len(self.embedder.word_pieces(word)) == 1
+
+
+def _lead(scores: list[float], at: int) -> float:
+    """How far the score at `at` is ahead of the best of the others (a lone passage leads by 0)."""
+    others = scores[:at] + scores[at + 1 :]
+    return scores[at] - max(others) if others else 0.0
 
 
 def _narrowed(docs: Sequence[str] | None, named: tuple[str, ...]) -> Sequence[str] | None:
