@@ -104,7 +104,13 @@ _OFFICES = (
 )
 _ASKS_PERSON = re.compile(
     rf"\bwho\s+(?:is|was|were|are)\s+(?:the\s+)?(?:[\w'&-]+\s+){{0,4}}?{_OFFICES}\b"
-    rf"|\bname\s+of\s+(?:the\s+)?(?:[\w'&-]+\s+){{0,4}}?{_OFFICES}\b|\b{_OFFICES}'s\s+name\b",
+    rf"|\bname\s+of\s+(?:the\s+)?(?:[\w'&-]+\s+){{0,4}}?{_OFFICES}\b|\b{_OFFICES}'s\s+name\b"
+    # "who was appointed Treasurer", "who got the job", "who chairs it": a post goes to a person.
+    # Not "who appointed them" (whoever did) or "who was appointed to review it" (a role may answer).
+    r"|\bwho\s+(?:was|were|has\s+been|have\s+been|had\s+been|will\s+be|is)\s+(?:\w+ly\s+)?"
+    r"(?:appointed|elected|chosen|selected|nominated|hired|recruited)\b(?!\s+to\s+(?!the\b|an?\b)\w+)"
+    r"|\bwho\s+(?:got|gets|will\s+get|landed|filled|fills)\s+the\s+(?:[\w'&-]+\s+){0,4}?(?:job|post|role|position|vacancy)\b"
+    r"|\bwho\s+(?:chairs|chaired|will\s+chair)\b",
     re.I,
 )
 

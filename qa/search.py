@@ -146,9 +146,15 @@ class Searcher:
         return self.analyzer.analyse(question)
 
     def answer(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None = None) -> Result:
-        """Choose the route for an analysed, embedded question, within `docs` when given: the
-        passage it names, an answer computed over a table, or the passages that rank first,
-        answered or declined by the policy."""
+        """The answer to an analysed, embedded question, within `docs` when given, with `k` citations.
+        It is worked out over as many passages as the policy reads, however few citations are
+        asked for: what a question gets does not depend on `k`."""
+        result = self._route(query, encoded, max(k, self.config.declines.depth), docs)
+        return replace(result, hits=result.hits[:k]) if len(result.hits) > k else result
+
+    def _route(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None) -> Result:
+        """Choose the route: the passage the question names, an answer computed over a table, or the
+        passages that rank first, answered or declined by the policy."""
         scope = self.ranker.scope(_narrowed(docs, query.named_docs))
         ranking = self.rank(
             query, encoded, scope, self.ranker.keyword(query.tokens, self.config.ranking, scope)
@@ -252,15 +258,15 @@ class Searcher:
 
     def passage_answer(self, query: Query, encoded: Encoded, ranking: Ranking, k: int) -> Result:
         """The best ranked passages; the policy says whether the first answers, and how surely."""
-        hits = [self._hit(p, score, ranking, query) for p, score in ranking.ranked[:k]]
-        if not hits:
+        considered = ranking.ranked[:k]
+        if not considered:
             return Result(question=query.question, answered=False, hits=[], reason=NOTHING_CLOSE)
-        ranked = ranking.ranked[: len(hits)]
-        scores = [score for _, score in ranking.ranked[: max(len(hits), 2)]]
+        scores = [score for _, score in considered]
         candidates = [
-            self._evidence(query, encoded, p, hit.score, lead=_lead(scores, i))
-            for i, ((p, _), hit) in enumerate(zip(ranked, hits, strict=True))
+            self._evidence(query, encoded, p, score, lead=_lead(scores, i))
+            for i, (p, score) in enumerate(considered)
         ]
+        hits = [self._hit(p, score, ranking, query) for p, score in considered]
         chosen, verdict = self.config.declines.choose(
             self.reader, candidates, lambda: self._continuation(query, encoded, ranking, hits[0].passage)
         )

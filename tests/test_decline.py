@@ -228,6 +228,16 @@ def test_what_time_or_day_asks_for_a_date_or_a_time_of_day() -> None:
     assert not holds_kind("Northtown 3 3", "date")
 
 
+def test_a_post_someone_was_given_asks_for_a_person() -> None:
+    from qa.query import expected_answer
+
+    for question in ("Who was appointed Treasurer?", "who got the deputy job", "Who chairs the board?"):
+        assert expected_answer(question) == "person", question
+    # Whoever appointed them may be a body; someone appointed to do something may be named by role.
+    for question in ("who appointed the panel?", "who was appointed to review the process?"):
+        assert expected_answer(question) == "", question
+
+
 def test_how_long_and_how_often_ask_for_their_own_kinds() -> None:
     from qa.query import expected_answer
 

@@ -236,9 +236,11 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     across = evaluate(library_searcher, questions, "library hold-out")
     assert across.answerable >= 200 and across.offtopic >= 40
     assert across.recall_at_1 >= 0.735 and across.recall_at_3 >= 0.88  # 0.740 / 0.885 measured
-    assert across.answerable_declined <= 0.095  # 0.091
+    # 0.101: 0.091 before 'who chairs / was appointed' asked for a person, which turned two wrong
+    # confident answers into declines (and took an off-topic and a near-domain one from high).
+    assert across.answerable_declined <= 0.105
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.755 and scoped.recall_at_3 >= 0.92  # 0.760 / 0.923 measured
+    assert scoped.recall_at_1 >= 0.755 and scoped.recall_at_3 >= 0.92  # 0.764 / 0.923 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
@@ -263,6 +265,18 @@ def test_a_person_named_without_a_title_answers_who(library_searcher: Searcher) 
     result = library_searcher.ask("Who was the Director of Communications at the MPA in 2001?")
     assert result.answered and result.hits[0].passage.id == "C"
     assert "Philip Powell" in result.hits[0].span.text
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_who_holds_a_post_needs_a_passage_that_names_a_person(library_searcher: Searcher, k: int) -> None:
+    """'Who chairs ...' asks for a person: the panel's terms of reference rank first and name no
+    one; its membership list, further behind than other runner-ups may be, names the Chair. The
+    answer is the same however many citations are asked for."""
+    result = library_searcher.ask("Who chairs the MPA Audit Panel?", k=k)
+    assert result.answered and result.confidence == "low" and result.rule == "no_person"
+    assert result.hits[0].span.text == "Sir John Quinton (Chair)" and len(result.hits) == k
+    declined = library_searcher.ask("Who was eventually appointed Solicitor to the Authority in 2010?", k=k)
+    assert not declined.answered and declined.rule == "no_person"
 
 
 def test_a_question_every_report_answers_alike_is_asked_of_the_default(library_searcher: Searcher) -> None:
