@@ -171,6 +171,12 @@ def expected_answer(question: str) -> str:
 
 
 _COST = re.compile(r"\bhow much (?:does|do|did|is|are|was|were|would|will)\s+(.*?)\s+cost\b", re.I)
+# "how much did it cost to set up the scheme": what it cost to do is asked about, past the verb.
+_COST_TO_DO = re.compile(
+    r"\bhow much (?:does|do|did|would|will)\s+(?:it|this|that|they)\s+cost\s+(?:\w+\s+){0,3}?to\s+"
+    r"[a-z]+(?:\s+(?:up|out|in|off|down|on|through))?\s+(.*)",
+    re.I,
+)
 _COUNTED = re.compile(r"\bhow (?:many|much)\s+(.*)", re.I)
 _ATTRIBUTE = re.compile(r"\bwhat(?:'s|\s+is|\s+was|\s+are|\s+were)\s+the\s+(.*)", re.I)
 _WHAT_IS = re.compile(  # "what is county lines"; not "what is shown", "what is being done"
@@ -233,7 +239,8 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     sniffer, dogs; 'what is the maximum penalty for ...' -> maximum, penalty; 'what is county
     lines ...' -> county, lines; 'is ketamine ...' -> ketamine; 'knife crime figures' -> knife, crime;
     'how do I apply for a school place' -> school, place."""
-    match = _COST.search(question) or _COUNTED.search(question) or _ATTRIBUTE.search(question)
+    match = _COST_TO_DO.search(question) or _COST.search(question) or _COUNTED.search(question)
+    match = match or _ATTRIBUTE.search(question)
     match = match or _WHAT_IS.search(question) or _HOW_DO_I.search(question)
     if match is None and (match := _YES_NO.search(question)):
         limit = 1  # "is speeding a criminal offence": only the subject is sure to be a noun

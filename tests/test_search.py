@@ -159,6 +159,8 @@ def test_quantity_question_without_a_number_in_the_passage_is_declined(searcher:
         ("how many of the boroughs have drugs units", []),
         ("number of drug overdose deaths in london", ["drug", "overdose", "deaths"]),
         ("How much does a place in residential rehab cost?", ["place"]),
+        ("how much did it cost to set up the new helpline for victims?", ["new", "helpline"]),
+        ("how much will it cost the council to run the scheme", ["scheme"]),
         ("weed farms in London", ["cannabis", "factories"]),
         ("What is the name of the current Met Commissioner?", ["current", "met", "commissioner"]),
         ("what is county lines drug dealing", ["county", "lines", "drug"]),
