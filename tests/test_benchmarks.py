@@ -272,7 +272,10 @@ def test_cpu_meter_tells_the_load_generator_from_the_server() -> None:
     finally:
         server.kill()
         server.wait()
-    assert cpu["loadgen_cores"] > 0.5 and cpu["server_cores"] < 0.1 and cpu["seconds"] > 0
+    # The busy child's share of a core depends on what else the machine runs (0.49 was seen with
+    # another benchmark running): what is checked is that its CPU is told from the idle server's.
+    assert cpu["loadgen_cores"] > 0.2 and cpu["server_cores"] < 0.1 and cpu["seconds"] > 0
+    assert cpu["loadgen_cores"] > 5 * cpu["server_cores"]
 
 
 def test_load_generator_choice() -> None:
