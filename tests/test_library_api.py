@@ -235,12 +235,12 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
     assert across.answerable >= 200 and across.offtopic >= 40
-    assert across.recall_at_1 >= 0.735 and across.recall_at_3 >= 0.88  # 0.740 / 0.885 measured
+    assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.92  # 0.784 / 0.928 measured
     # 0.101: 0.091 before 'who chairs / was appointed' asked for a person, which turned two wrong
     # confident answers into declines (and took an off-topic and a near-domain one from high).
     assert across.answerable_declined <= 0.105
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.755 and scoped.recall_at_3 >= 0.92  # 0.764 / 0.923 measured
+    assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.808 / 0.966 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
