@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from qa.corpus import passage_spans
-from qa.features import CorpusFeatures, counted_stems, folded, home_place
+from qa.features import CorpusFeatures, common_stems, counted_stems, folded, home_place
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
@@ -79,6 +79,16 @@ class Reader:
         self.embedder = embedder
         self.analyzer = analyzer
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
+    def about(self, doc: str) -> frozenset[str]:
+        """Stems every passage of a report answers to: its title's, the words it uses throughout,
+        and those the whole library uses throughout ('report')."""
+        corpus = self.analyzer.corpus
+        first, end = corpus.doc_range(doc)
+        report = corpus.report(doc)
+        title = set(tokenize(report.title)) if report is not None else set()
+        return frozenset(self.features.common_stems | common_stems(self.features.passages[first:end]) | title)
+
     def word_stems(self, word: str) -> set[str]:
         """A question word's stems, with the report's terms for it and its acronym's expansion."""
         return set(tokenize(" ".join([word, *report_terms(word), *self.analyzer.expand(word.upper())])))
@@ -92,7 +102,8 @@ class Reader:
         """Does the passage name this question word, or a word the model finds close to it here?"""
         stems = self.word_stems(word)
         passage = self.features.passages[position]
-        if stems & self.features.common_stems or shares_stem(stems, passage.stems):
+        doc = self.analyzer.corpus.passages[position].doc
+        if stems & self.about(doc) or shares_stem(stems, passage.stems):
             return True  # named here (or by a word of the same root), or what the whole report is about
         vectors = self.word_vectors(word, encoded)
         if len(vectors) == 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from qa.tables import read_table
 from qa.text import normalise, tokenize, years_in
 
 COMMON_SHARE = 0.25  # stems in this share of passages are what the whole report is about
+COMMON_MIN_PASSAGES = 3
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 HOME_PLACE_MIN_MENTIONS = 2  # a report's home place is the place it names most, at least this often
 
@@ -106,15 +107,21 @@ def corpus_features(
 ) -> CorpusFeatures:
     """The library's features from its passages' and its places' (what the whole library is about
     is counted here, when the index is loaded, so adding a report reads no other report)."""
-    stems = Counter(stem for features in passages for stem in features.stems)
-    common = {stem for stem, count in stems.items() if count >= COMMON_SHARE * len(passages)}
     return CorpusFeatures(
         passages=passages,
-        common_stems=frozenset(common | set(tokenize(SELF_WORDS))),
+        common_stems=frozenset(common_stems(passages) | set(tokenize(SELF_WORDS))),
         places=tuple(places),
         place_tokens=place_tokens,
         people=frozenset(name for features in passages for name in features.people),
     )
+
+
+def common_stems(passages: Sequence[PassageFeatures]) -> set[str]:
+    """Stems used throughout these passages: in a quarter of them, and in a few at least (in a
+    four-passage report, one passage is a quarter)."""
+    stems = Counter(stem for features in passages for stem in features.stems)
+    least = max(COMMON_MIN_PASSAGES, COMMON_SHARE * len(passages))
+    return {stem for stem, count in stems.items() if count >= least}
 
 
 def counted_stems(counted: tuple[str, ...], expand: Callable[[str], list[str]]) -> frozenset[str]:

@@ -20,12 +20,14 @@ _HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir Jo
     r"(?!(?:Sir|Lord|Commissioner|Secretary|Minister|Director|Inspector|Sergeants?|Constables?|"
     r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
 )
-# A name given with the role it holds: "Jane Doe as Vice Chairman", "John Smith, Director of ...".
+# A name given with the role it holds: "Jane Doe as Vice Chairman", "John Smith, Director of ...",
+# "Jane Doe as one of the Deputy Chairs".
 _NAME_WITH_ROLE = re.compile(
-    r"\b[A-Z][a-z][A-Za-z'\-]+(?:\s+[A-Z][a-z][A-Za-z'\-]+)+(?:,\s+(?:as\s+)?|\s+as\s+(?:the\s+)?)"
+    r"\b[A-Z][a-z][A-Za-z'\-]+(?:\s+[A-Z][a-z][A-Za-z'\-]+)+"
+    r"(?:,\s+(?:as\s+)?|\s+as\s+(?:the\s+|one\s+of\s+the\s+)?)"
     r"(?:(?:Deputy|Vice|Acting|Interim|Assistant|Chief|Executive)\s+)*"
     r"(?:Chair|Chairman|Chairwoman|Chairperson|Director|Clerk|Treasurer|Solicitor|Secretary|Officer|"
-    r"Commissioner|Head|Leader|President|Manager)\b"
+    r"Commissioner|Head|Leader|President|Manager)s?\b"
 )
 # A length of time: 'two years', '6 months', 'a fortnight', or up to a point: 'until the next meeting'.
 _HAS_DURATION = re.compile(

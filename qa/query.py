@@ -90,6 +90,7 @@ _ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "what budg
     r"(?:does|do|did|is|was|are|were|has|have|would|will|can)\b",
     re.I,
 )
+_HOW_MANY_POUNDS = re.compile(r"\bhow many (?:pounds|euros|dollars|millions?|billions?)\b", re.I)
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(
     r"\b(?:what|which) (?:year|date|day|time(?!\s*(?:frame|scale)))\b|\bwhen (?:was|were|did)\b"
@@ -158,7 +159,14 @@ def expected_answer(question: str) -> str:
         return "person"
     if _ASKS_DATE.search(question):
         return "" if _HABITUAL.search(question) else "date"
-    asks_amount = _ASKS_QUANTITY.search(question) or _ASKS_WHAT_THE.search(question)
+    # "How many grants were approved" counts grants; "how much", "how many pounds" ask for money.
+    quantity = _ASKS_QUANTITY.search(question)
+    counts = (
+        quantity is not None
+        and quantity.group(0).lower() == "how many"
+        and not _HOW_MANY_POUNDS.search(question)
+    )
+    asks_amount = (quantity and not counts) or _ASKS_WHAT_THE.search(question)
     if (asks_amount and _ASKS_MONEY.search(question)) or _ASKS_WHAT_AMOUNT.search(question):
         return "money"
     if _ASKS_DURATION.search(question):
@@ -714,7 +722,9 @@ class QueryAnalyzer:
             asks_definition=self.asks_definition(text, expansions),
             asks_author=_ASKS_AUTHOR.search(text) is not None,
             asks_recommendation=_ASKS_RECOMMENDATION.search(text) is not None,
-            expects=expected_answer(text),
+            # Read in the question as asked: taking out the name of a report it names can leave
+            # words that read as another form ("the members of the <report name> officer group").
+            expects=expected_answer(draft.question),
             # What members are asked to do is read from the recommendation, whatever it names.
             asked=[] if _ASKS_RECOMMENDATION.search(text) else asked_words(text),
             predicate=predicate_words(text),

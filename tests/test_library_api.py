@@ -267,6 +267,16 @@ def test_a_person_named_without_a_title_answers_who(library_searcher: Searcher) 
     assert "Philip Powell" in result.hits[0].span.text
 
 
+def test_what_a_report_is_about_is_read_per_report(library_searcher: Searcher) -> None:
+    """A word of a report's title is one every passage of it answers to ('delegated' in 'Action
+    taken under delegated authority'), not a word of the rest of the library."""
+    reader, corpus = library_searcher.reader, library_searcher.corpus
+    delegated = "2003-12-09_action-taken-under-delegated-authority"
+    assert "deleg" in reader.about(delegated)
+    assert "deleg" not in reader.about(corpus.default_doc())
+    assert reader.features.common_stems <= reader.about(delegated)
+
+
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_who_holds_a_post_needs_a_passage_that_names_a_person(library_searcher: Searcher, k: int) -> None:
     """'Who chairs ...' asks for a person: the panel's terms of reference rank first and name no

@@ -20,6 +20,8 @@ from qa.search import Searcher
         ("anything at all", "", True),
         ("members note the appointment of Jane Doe as Vice Chairman of the Authority", "person", True),
         ("taken in consultation with John Smith, as Deputy Chair.", "person", True),
+        ("with the approval of Jane Doe as one of the Deputy Chairs", "person", True),
+        ("the Chairs of the committees", "person", False),
         ("The author is Ann Lee, Director of Communications", "person", True),
         ("The Metropolitan Police Service as a whole", "person", False),  # no role after 'as'
         ("funded by the Home Office", "person", False),
