@@ -85,16 +85,18 @@ _ASKS_MONEY = re.compile(
     r"worth|paid)\b|£",
     re.I,
 )
-_ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "what budget has the unit"
+_ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "how big was the grant"
     r"^\W*(?:what|which)\s+(?:\w+\s+)?(?:salary|salaries|price|prices|cost|costs|budget|fee|fees|grant)\s+"
-    r"(?:does|do|did|is|was|are|were|has|have|would|will|can)\b",
+    r"(?:does|do|did|is|was|are|were|has|have|would|will|can)\b"
+    r"|\bhow\s+(?:big|large)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+|its\s+|their\s+)?(?:[\w'-]+\s+){0,4}?"
+    r"(?:grants?|budgets?|funding|funds|costs?|bills?|salary|salaries|fees?|payments?)\b",
     re.I,
 )
 _HOW_MANY_POUNDS = re.compile(r"\bhow many (?:pounds|euros|dollars|millions?|billions?)\b", re.I)
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(
     r"\b(?:what|which) (?:year|date|day|time(?!\s*(?:frame|scale)))\b|\bwhen (?:was|were|did)\b"
-    r"|^\W*when\s+(?:will|is|are|does|do|has|have|had|would|should|can|could)\b|\bby when\b",
+    r"|^\W*when\s+(?:will|is|are|does|do|has|have|had|would|should|can|could)\b|\b(?:by|until|till) when\b",
     re.I,
 )
 # Offices held by one person: "who was the Home Secretary", "the name of the Commissioner".
@@ -111,7 +113,7 @@ _ASKS_PERSON = re.compile(
     r"|\bwho\s+(?:was|were|has\s+been|have\s+been|had\s+been|will\s+be|is)\s+(?:\w+ly\s+)?"
     r"(?:appointed|elected|chosen|selected|nominated|hired|recruited)\b(?!\s+to\s+(?!the\b|an?\b)\w+)"
     r"|\bwho\s+(?:got|gets|will\s+get|landed|filled|fills)\s+the\s+(?:[\w'&-]+\s+){0,4}?(?:job|post|role|position|vacancy)\b"
-    r"|\bwho\s+(?:chairs|chaired|will\s+chair)\b",
+    r"|\bwho\s+(?:chairs|chaired|will\s+chair|wrote|authored)\b",
     re.I,
 )
 

@@ -134,7 +134,11 @@ def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
         ("What was the name of the Home Secretary who renamed CJIP?", "person"),
         ("who is the report author", "person"),
         ("Who is responsible for DRRs?", ""),  # an organisation answers this
-        ("who wrote the report", ""),
+        ("who wrote the report", "person"),  # its author: a name, read at build where no title precedes it
+        ("How big was the Home Office grant?", "money"),
+        ("how big is the gap between the two", ""),
+        ("Until when is the funding guaranteed?", "date"),
+        ("Who signed off on the pilot?", ""),  # a body may approve
     ],
 )
 def test_expected_answer_kind(question: str, expects: str) -> None:
