@@ -113,7 +113,7 @@ _ASKS_PERSON = re.compile(
     r"|\bwho\s+(?:was|were|has\s+been|have\s+been|had\s+been|will\s+be|is)\s+(?:\w+ly\s+)?"
     r"(?:appointed|elected|chosen|selected|nominated|hired|recruited)\b(?!\s+to\s+(?!the\b|an?\b)\w+)"
     r"|\bwho\s+(?:got|gets|will\s+get|landed|filled|fills)\s+the\s+(?:[\w'&-]+\s+){0,4}?(?:job|post|role|position|vacancy)\b"
-    r"|\bwho\s+(?:chairs|chaired|will\s+chair|wrote|authored)\b",
+    r"|\bwho\s+(?:chairs|chaired|will\s+chair|wrote|authored|became|becomes|has\s+become|was\s+made)\b",
     re.I,
 )
 

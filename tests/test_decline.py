@@ -231,7 +231,12 @@ def test_what_time_or_day_asks_for_a_date_or_a_time_of_day() -> None:
 def test_a_post_someone_was_given_asks_for_a_person() -> None:
     from qa.query import expected_answer
 
-    for question in ("Who was appointed Treasurer?", "who got the deputy job", "Who chairs the board?"):
+    for question in (
+        "Who was appointed Treasurer?",
+        "who got the deputy job",
+        "Who chairs the board?",
+        "who became Chair?",
+    ):
         assert expected_answer(question) == "person", question
     # Whoever appointed them may be a body; someone appointed to do something may be named by role.
     for question in ("who appointed the panel?", "who was appointed to review the process?"):
