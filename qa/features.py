@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -51,6 +51,8 @@ class CorpusFeatures:
     places: tuple[str, ...]  # place names the reports use: their tables' row names and home places
     place_tokens: np.ndarray  # MiniLM token vectors of those names, as read in a sentence
     people: frozenset[str] = frozenset()  # names the library gives as people's (its passages' people)
+    # Each report's words and stems (qa.query.report_vocabulary), saved in its segment.
+    vocabularies: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
 
 def folded(text: str) -> str:
@@ -102,7 +104,10 @@ def report_places(report: Report) -> list[str]:
 
 
 def corpus_features(
-    passages: list[PassageFeatures], places: list[str], place_tokens: np.ndarray
+    passages: list[PassageFeatures],
+    places: list[str],
+    place_tokens: np.ndarray,
+    vocabularies: dict[str, tuple[frozenset[str], frozenset[str]]] | None = None,
 ) -> CorpusFeatures:
     """The library's features from its passages' and its places' (what the whole library is about
     is counted here, when the index is loaded, so adding a report reads no other report)."""
@@ -114,6 +119,7 @@ def corpus_features(
         places=tuple(places),
         place_tokens=place_tokens,
         people=frozenset(name for features in passages for name in features.people),
+        vocabularies=vocabularies or {},
     )
 
 

@@ -48,6 +48,7 @@ from qa.features import (
 )
 from qa.kinds import counted_words
 from qa.locks import exclusive
+from qa.query import report_vocabulary
 from qa.text import STOPWORDS, tokenize
 
 log = logging.getLogger("qa.index")
@@ -56,8 +57,9 @@ log = logging.getLogger("qa.index")
 logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
-# 10: one segment of files per report; 11: "seventy-two (72) officers" counts officers
-INDEX_FORMAT = 12
+# 10: one segment of files per report; 11: "seventy-two (72) officers" counts officers;
+# 13: each report's words and stems saved in its segment
+INDEX_FORMAT = 13
 # The embedding cache is keyed by this, not INDEX_FORMAT: bump it when what the model returns for a
 # text changes (which token vectors are kept), not when only the way the index is stored does.
 CACHE_FORMAT = 9
@@ -344,6 +346,7 @@ class Segment:
     places: list[str]  # the places it names (qa.features.report_places)
     cache: list[str]  # the embedding-cache files it was built from (kept while it is indexed)
     keywords: list[list[str]] = field(default_factory=list)  # each unit's stems (empty when searching)
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)  # its words and stems (sorted)
 
 
 def segment_name(report: Report) -> str:
@@ -388,6 +391,7 @@ def build_segment(
             _cache_path(Path(), counted_key, counted_texts(counted)).name,
         ],
         keywords=[tokenize(unit.text) or ["<empty>"] for unit in units],
+        vocabulary=dict(zip(("words", "stems"), map(sorted, report_vocabulary(report)), strict=True)),
     )
 
 
@@ -507,7 +511,12 @@ def combine(
     dense = faiss.IndexFlatIP(vectors.shape[1])  # the vectors' own: _check_contents compares the manifest's
     dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
     places = list(manifest.get("places", []))
-    features = corpus_features(passages, places, place_tokens.astype(np.float32))
+    vocabularies = {
+        s.doc: (frozenset(s.vocabulary["words"]), frozenset(s.vocabulary["stems"]))
+        for s in segments
+        if s.vocabulary
+    }
+    features = corpus_features(passages, places, place_tokens.astype(np.float32), vocabularies)
     return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
 
 
@@ -604,6 +613,7 @@ def write_segment(index_dir: Path, segment: Segment) -> dict:
         "facts": segment.facts,
         "places": segment.places,
         "cache": segment.cache,
+        "vocabulary": segment.vocabulary,
     }
     files = store.write_segment(
         index_dir,
@@ -632,6 +642,7 @@ def read_segment(index_dir: Path, record: dict, *, keywords: bool = False) -> Se
         facts=document["facts"],
         places=document["places"],
         cache=document["cache"],
+        vocabulary=document.get("vocabulary", {}),
         keywords=store.read_document(folder, KEYWORDS_FILE) if keywords else [],  # type: ignore[arg-type]
     )
 

@@ -93,7 +93,10 @@ class Searcher:
         self.config = config or SearchConfig()
         self.corpus = index.corpus
         self.analyzer = QueryAnalyzer(
-            index.corpus, self.config.expansions, is_dictionary_word=self._is_dictionary_word
+            index.corpus,
+            self.config.expansions,
+            is_dictionary_word=self._is_dictionary_word,
+            vocabularies=index.features.vocabularies,
         )
         self.ranker = Ranker(index)
         self.spans = SpanChooser(index, self.config.span_keyword_weight)

@@ -465,3 +465,19 @@ def test_searcher_start_up_encodes_nothing(search_index: SearchIndex, embedder: 
     finally:
         del embedder.encode_tokens
     assert calls == []
+
+
+def test_each_reports_words_and_stems_are_read_at_build_and_saved(settings: Settings, embedder) -> None:  # noqa: ANN001
+    """The words and stems a question's names are checked against are saved in each report's
+    segment and read back: a question reads no report's whole text (~2 ms a report)."""
+    from qa.query import report_vocabulary
+    from qa.search import Searcher
+
+    built = open_index(settings, embedder)
+    loaded = load_index(built.corpus, settings)
+    for index in (built, loaded):
+        for report in index.corpus.reports:
+            assert index.features.vocabularies[report.slug] == report_vocabulary(report)
+    analyzer = Searcher(loaded, embedder).analyzer
+    doc = loaded.corpus.docs[0]
+    assert analyzer._vocabulary_of(doc) is loaded.features.vocabularies[doc]
