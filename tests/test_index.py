@@ -481,3 +481,20 @@ def test_each_reports_words_and_stems_are_read_at_build_and_saved(settings: Sett
     analyzer = Searcher(loaded, embedder).analyzer
     doc = loaded.corpus.docs[0]
     assert analyzer._vocabulary_of(doc) is loaded.features.vocabularies[doc]
+
+
+def test_a_lone_text_is_encoded_as_sentence_transformers_encodes_it(embedder) -> None:  # noqa: ANN001
+    """One text skips encode's per-call set-up, not its work: the same sentence vector, token vectors
+    and word pieces, bit for bit, as through SentenceTransformer.encode (short, long, odd texts)."""
+    texts = ["What does the report recommend?", "DIP", "£6.1m in 2005/06 — ¶16?", "word " * 300]
+    for text in texts:
+        lean = embedder.encode_tokens([text])
+        assert embedder._lean
+        embedder._lean = False
+        try:
+            full = embedder.encode_tokens([text])
+        finally:
+            embedder._lean = True
+        assert np.array_equal(lean.vectors, full.vectors)
+        assert all(np.array_equal(a, b) for a, b in zip(lean.tokens, full.tokens, strict=True))
+        assert lean.pieces == full.pieces
