@@ -220,8 +220,8 @@ def _full_ranking(ranker: Ranker, query, encoded, config: RankingConfig, scope: 
 
 
 def test_shortlisted_ranking_is_the_full_ranking_bit_for_bit(searcher: Searcher) -> None:
-    """Blending only the passages with a unit past the floor or a keyword, and sorting only a
-    shortlist, ranks every passage as blending and sorting them all did: whole library (with and
+    """Blending a scope's passages alone, sorting only a shortlist and scoring later tables when
+    asked for ranks every passage as blending and sorting them all did: whole library (with and
     without a floor), a scope of some passages, a question asking what an acronym means."""
     from qa import ranking
 
