@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from qa.corpus import Report
+from qa.corpus import Corpus, Passage, Report
 from qa.kinds import counted_words, people_named
 from qa.query import labels_in
 from qa.tables import read_table
@@ -40,6 +40,7 @@ class PassageFeatures:
     years: frozenset[int]  # the years it speaks of (the report's own year always)
     rows: str  # a table's folded text plus the place its rows make up; '' for other passages
     people: tuple[str, ...] = ()  # names it gives as people's: after a title, or its report's author
+    around: frozenset[str] | None = None  # stems it answers to (words_around); None: not saved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,11 +79,21 @@ def table_places(report: Report) -> list[str]:
     return [name for name in names if re.fullmatch(r"[A-Za-z ]+", name)]
 
 
+def words_around(passage: Passage, report: Report, acronyms: dict[str, str], home: str) -> frozenset[str]:
+    """Stems a passage answers to: its own, its acronyms' expansions ('RSO' brings Road
+    Intervention Programme), and what names its whole report (title, committee, home place)."""
+    expansions = [long for short, long in acronyms.items() if short in passage.text]
+    header = [report.title, report.committee, report.by, report.author, home]
+    text = " ".join([passage.section, passage.heading, passage.text, *expansions, *header])
+    return frozenset(tokenize(re.sub(r"[^\w\s]", " ", text)))
+
+
 def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[PassageFeatures]:
     """Each passage's features: they depend on its report alone, so a report's are computed (and
     saved in its index segment) once. `counted_tokens`: the vectors of each passage's counted words."""
     home = home_place(report)
     present = report.date.year if report.date is not None else None
+    acronyms = Corpus([report]).acronyms_of(report.slug)
     return [
         PassageFeatures(
             stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
@@ -92,6 +103,7 @@ def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[Pa
             years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
             rows=f"{folded(passage.text)} {folded(home)}".strip() if passage.kind == "table" else "",
             people=people_named(passage.text, report.author),
+            around=words_around(passage, report, acronyms, home),
         )
         for passage, tokens in zip(report.passages, counted_tokens, strict=True)
     ]
@@ -172,6 +184,7 @@ def passage_facts(features: PassageFeatures) -> dict:
         "years": sorted(features.years),
         "rows": features.rows,
         "people": list(features.people),
+        "around": sorted(features.around or ()),
     }
 
 
@@ -184,4 +197,5 @@ def from_facts(facts: dict, counted_tokens: np.ndarray) -> PassageFeatures:
         years=frozenset(facts["years"]),
         rows=facts["rows"],
         people=tuple(facts["people"]),
+        around=frozenset(facts["around"]) if "around" in facts else None,
     )

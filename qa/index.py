@@ -58,8 +58,8 @@ logging.getLogger("bm25s").setLevel(logging.NOTSET)
 
 # Bump when the way units are built or stored changes: old indexes are then rebuilt.
 # 10: one segment of files per report; 11: "seventy-two (72) officers" counts officers;
-# 13: each report's words and stems saved in its segment
-INDEX_FORMAT = 13
+# 13: each report's words and stems saved in its segment; 14: each passage's words_around too
+INDEX_FORMAT = 14
 # The embedding cache is keyed by this, not INDEX_FORMAT: bump it when what the model returns for a
 # text changes (which token vectors are kept), not when only the way the index is stored does.
 CACHE_FORMAT = 9

@@ -498,3 +498,13 @@ def test_a_lone_text_is_encoded_as_sentence_transformers_encodes_it(embedder) ->
         assert np.array_equal(lean.vectors, full.vectors)
         assert all(np.array_equal(a, b) for a, b in zip(lean.tokens, full.tokens, strict=True))
         assert lean.pieces == full.pieces
+
+
+def test_each_passages_words_around_are_read_at_build_and_saved(search_index, searcher) -> None:  # noqa: ANN001
+    """The stems a decline rule checks a passage against are saved with its facts, the same as
+    reading them from the passage and its report when asked."""
+    reader = searcher.reader
+    for position in range(len(search_index.corpus.passages)):
+        saved = search_index.features.passages[position].around
+        assert saved is not None and saved == reader._read_words_around(position)
+        assert reader.words_around(position) is saved
