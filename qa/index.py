@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -538,8 +539,11 @@ def combine(
     dense = faiss.IndexFlatIP(vectors.shape[1])  # the vectors' own: _check_contents compares the manifest's
     dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
     places = list(manifest.get("places", []))
-    vocabularies = {
-        s.doc: (frozenset(s.vocabulary["words"]), frozenset(s.vocabulary["stems"]))
+    vocabularies = {  # interned, as the passages' stems (qa.features.from_facts)
+        s.doc: (
+            frozenset(map(sys.intern, s.vocabulary["words"])),
+            frozenset(map(sys.intern, s.vocabulary["stems"])),
+        )
         for s in segments
         if s.vocabulary
     }
