@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from qa.corpus import passage_spans
-from qa.features import CorpusFeatures, common_stems, counted_stems, folded, home_place
+from qa.features import CorpusFeatures, common_stems, counted_stems, folded, home_place, words_around
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
@@ -174,18 +174,18 @@ class Reader:
         """Does this table name the place, or is it the place the table's rows make up?"""
         return folded(name) in self.features.passages[position].rows
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
     def words_around(self, position: int) -> frozenset[str]:
-        """Stems a passage answers to: its own, its acronyms' expansions ('RSO' brings Road
-        Intervention Programme), and what names its whole report (title, committee, home place)."""
+        """Stems a passage answers to (qa.features.words_around): saved with the index (reading
+        them took ~0.4 ms a passage, paid by the first question that checked each passage)."""
+        saved = self.features.passages[position].around
+        return saved if saved is not None else self._read_words_around(position)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
+    def _read_words_around(self, position: int) -> frozenset[str]:
         corpus = self.analyzer.corpus
         passage = corpus.passages[position]
         report = corpus.report_of(passage)
-        acronyms = corpus.acronyms_of(passage.doc)
-        expansions = [long for short, long in acronyms.items() if short in passage.text]
-        header = [report.title, report.committee, report.by, report.author, home_place(report)]
-        text = " ".join([passage.section, passage.heading, passage.text, *expansions, *header])
-        return frozenset(tokenize(re.sub(r"[^\w\s]", " ", text)))
+        return words_around(passage, report, corpus.acronyms_of(passage.doc), home_place(report))
 
     def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
         """Does the passage speak of a year in this span? The report's own year always counts: a

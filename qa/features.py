@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from qa.corpus import Report
+from qa.corpus import Corpus, Passage, Report
 from qa.kinds import counted_words, people_named
 from qa.query import labels_in
 from qa.tables import read_table
@@ -41,6 +42,7 @@ class PassageFeatures:
     years: frozenset[int]  # the years it speaks of (the report's own year always)
     rows: str  # a table's folded text plus the place its rows make up; '' for other passages
     people: tuple[str, ...] = ()  # names it gives as people's: after a title, or its report's author
+    around: frozenset[str] | None = None  # stems it answers to (words_around); None: not saved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +54,8 @@ class CorpusFeatures:
     places: tuple[str, ...]  # place names the reports use: their tables' row names and home places
     place_tokens: np.ndarray  # MiniLM token vectors of those names, as read in a sentence
     people: frozenset[str] = frozenset()  # names the library gives as people's (its passages' people)
+    # Each report's words and stems (qa.query.report_vocabulary), saved in its segment.
+    vocabularies: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
 
 
 def folded(text: str) -> str:
@@ -77,11 +81,21 @@ def table_places(report: Report) -> list[str]:
     return [name for name in names if re.fullmatch(r"[A-Za-z ]+", name)]
 
 
+def words_around(passage: Passage, report: Report, acronyms: dict[str, str], home: str) -> frozenset[str]:
+    """Stems a passage answers to: its own, its acronyms' expansions ('RSO' brings Road
+    Intervention Programme), and what names its whole report (title, committee, home place)."""
+    expansions = [long for short, long in acronyms.items() if short in passage.text]
+    header = [report.title, report.committee, report.by, report.author, home]
+    text = " ".join([passage.section, passage.heading, passage.text, *expansions, *header])
+    return frozenset(tokenize(re.sub(r"[^\w\s]", " ", text)))
+
+
 def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[PassageFeatures]:
     """Each passage's features: they depend on its report alone, so a report's are computed (and
     saved in its index segment) once. `counted_tokens`: the vectors of each passage's counted words."""
     home = home_place(report)
     present = report.date.year if report.date is not None else None
+    acronyms = Corpus([report]).acronyms_of(report.slug)
     return [
         PassageFeatures(
             stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
@@ -91,6 +105,7 @@ def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[Pa
             years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
             rows=f"{folded(passage.text)} {folded(home)}".strip() if passage.kind == "table" else "",
             people=people_named(passage.text, report.author),
+            around=words_around(passage, report, acronyms, home),
         )
         for passage, tokens in zip(report.passages, counted_tokens, strict=True)
     ]
@@ -103,7 +118,10 @@ def report_places(report: Report) -> list[str]:
 
 
 def corpus_features(
-    passages: list[PassageFeatures], places: list[str], place_tokens: np.ndarray
+    passages: list[PassageFeatures],
+    places: list[str],
+    place_tokens: np.ndarray,
+    vocabularies: dict[str, tuple[frozenset[str], frozenset[str]]] | None = None,
 ) -> CorpusFeatures:
     """The library's features from its passages' and its places' (what the whole library is about
     is counted here, when the index is loaded, so adding a report reads no other report)."""
@@ -113,6 +131,7 @@ def corpus_features(
         places=tuple(places),
         place_tokens=place_tokens,
         people=frozenset(name for features in passages for name in features.people),
+        vocabularies=vocabularies or {},
     )
 
 
@@ -173,16 +192,20 @@ def passage_facts(features: PassageFeatures) -> dict:
         "years": sorted(features.years),
         "rows": features.rows,
         "people": list(features.people),
+        "around": sorted(features.around or ()),
     }
 
 
 def from_facts(facts: dict, counted_tokens: np.ndarray) -> PassageFeatures:
+    # Stems are interned: read from JSON, each passage's would be its own copies of the same few
+    # thousand words (~30 MB of strings at 1,000 reports).
     return PassageFeatures(
-        stems=frozenset(facts["stems"]),
+        stems=frozenset(map(sys.intern, facts["stems"])),
         counted=tuple(facts["counted"]),
         counted_tokens=counted_tokens,
         labels=frozenset(facts["labels"]),
         years=frozenset(facts["years"]),
         rows=facts["rows"],
         people=tuple(facts["people"]),
+        around=frozenset(map(sys.intern, facts["around"])) if "around" in facts else None,
     )

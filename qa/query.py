@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from qa.corpus import Corpus, Passage, canonical_id
+from qa.corpus import Corpus, Passage, Report, canonical_id
 from qa.scoping import ReportNames, without_phrases
 from qa.text import (
     MONTH_NAMES,
@@ -446,6 +446,19 @@ def _section_titles(corpus: Corpus) -> tuple[dict[str, list[tuple[str, str]]], r
     return by_title, pattern
 
 
+Vocabulary = tuple[frozenset[str], frozenset[str]]  # a report's words and its keyword stems
+
+
+def report_vocabulary(report: Report) -> Vocabulary:
+    """The words and stems a report uses anywhere: its header (title, committee, author, dates)
+    and every passage's section, heading and text. Read when the index is built."""
+    dates = [d.strftime("%d %B %Y") for d in (report.date, report.meeting_date) if d is not None]
+    header = [report.title, report.committee, report.by, report.author, report.meeting, *dates]
+    parts = [*header, *(f"{p.section} {p.heading} {p.text}" for p in report.passages)]
+    text = " ".join(parts)
+    return frozenset(re.findall(r"[a-z0-9]+", normalise(text))), frozenset(tokenize(text))
+
+
 class QueryAnalyzer:
     """Turns a reader's question into a Query using only what the report itself says."""
 
@@ -455,8 +468,12 @@ class QueryAnalyzer:
         options: Expansions | None = None,
         *,
         is_dictionary_word: Callable[[str], bool] | None = None,
+        vocabularies: Mapping[str, Vocabulary] | None = None,
     ) -> None:
         self.corpus = corpus
+        # Each report's words and stems, read when the index was built (report_vocabulary); a
+        # report without one (an analyser over a bare corpus) is read the first time it is needed.
+        self._vocabularies = vocabularies or {}
         self.options = options or Expansions()
         # An English word is never "corrected" into a report word; the model's own vocabulary says
         # which words are English (a whole word piece), so no report-specific list is needed.
@@ -622,17 +639,16 @@ class QueryAnalyzer:
                 unknown.append(name)
         return unknown
 
+    def _vocabulary_of(self, doc: str) -> Vocabulary:
+        """One report's words and stems: saved with the index (reading a report's whole text took
+        ~2 ms, paid by the first question that needed each report of a library)."""
+        saved = self._vocabularies.get(doc)
+        return saved if saved is not None else self._read_vocabulary(doc)
+
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - an analyser lives as long as its index
-    def _vocabulary_of(self, doc: str) -> tuple[frozenset[str], frozenset[str]]:
-        """One report's words and stems, read the first time a question needs them."""
+    def _read_vocabulary(self, doc: str) -> Vocabulary:
         report = self.corpus.report(doc)
-        if report is None:
-            return frozenset(), frozenset()
-        dates = [d.strftime("%d %B %Y") for d in (report.date, report.meeting_date) if d is not None]
-        header = [report.title, report.committee, report.by, report.author, report.meeting, *dates]
-        parts = [*header, *(f"{p.section} {p.heading} {p.text}" for p in report.passages)]
-        text = " ".join(parts)
-        return frozenset(re.findall(r"[a-z0-9]+", normalise(text))), frozenset(tokenize(text))
+        return report_vocabulary(report) if report is not None else (frozenset(), frozenset())
 
     def _is_unknown_capitals(self, word: str) -> bool:
         """'Operation MARTEL': a word in capitals, too long for a casual acronym, that is no acronym

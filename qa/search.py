@@ -93,7 +93,10 @@ class Searcher:
         self.config = config or SearchConfig()
         self.corpus = index.corpus
         self.analyzer = QueryAnalyzer(
-            index.corpus, self.config.expansions, is_dictionary_word=self._is_dictionary_word
+            index.corpus,
+            self.config.expansions,
+            is_dictionary_word=self._is_dictionary_word,
+            vocabularies=index.features.vocabularies,
         )
         self.ranker = Ranker(index)
         self.spans = SpanChooser(index, self.config.span_keyword_weight)
@@ -226,7 +229,7 @@ class Searcher:
         # The ranked passages, then the other tables of the reports that rank first: a library's
         # tables elsewhere are not read for every question.
         leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:k]}
-        later = [(p, score) for p, score in ranking.later_tables if self.corpus.passages[p].doc in leading]
+        later = ranking.later_tables(leading)
         ranked = ranking.ranked + later
         computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
         if computed is None:

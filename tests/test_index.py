@@ -465,3 +465,46 @@ def test_searcher_start_up_encodes_nothing(search_index: SearchIndex, embedder: 
     finally:
         del embedder.encode_tokens
     assert calls == []
+
+
+def test_each_reports_words_and_stems_are_read_at_build_and_saved(settings: Settings, embedder) -> None:  # noqa: ANN001
+    """The words and stems a question's names are checked against are saved in each report's
+    segment and read back: a question reads no report's whole text (~2 ms a report)."""
+    from qa.query import report_vocabulary
+    from qa.search import Searcher
+
+    built = open_index(settings, embedder)
+    loaded = load_index(built.corpus, settings)
+    for index in (built, loaded):
+        for report in index.corpus.reports:
+            assert index.features.vocabularies[report.slug] == report_vocabulary(report)
+    analyzer = Searcher(loaded, embedder).analyzer
+    doc = loaded.corpus.docs[0]
+    assert analyzer._vocabulary_of(doc) is loaded.features.vocabularies[doc]
+
+
+def test_a_lone_text_is_encoded_as_sentence_transformers_encodes_it(embedder) -> None:  # noqa: ANN001
+    """One text skips encode's per-call set-up, not its work: the same sentence vector, token vectors
+    and word pieces, bit for bit, as through SentenceTransformer.encode (short, long, odd texts)."""
+    texts = ["What does the report recommend?", "DIP", "£6.1m in 2005/06 — ¶16?", "word " * 300]
+    for text in texts:
+        lean = embedder.encode_tokens([text])
+        assert embedder._lean
+        embedder._lean = False
+        try:
+            full = embedder.encode_tokens([text])
+        finally:
+            embedder._lean = True
+        assert np.array_equal(lean.vectors, full.vectors)
+        assert all(np.array_equal(a, b) for a, b in zip(lean.tokens, full.tokens, strict=True))
+        assert lean.pieces == full.pieces
+
+
+def test_each_passages_words_around_are_read_at_build_and_saved(search_index, searcher) -> None:  # noqa: ANN001
+    """The stems a decline rule checks a passage against are saved with its facts, the same as
+    reading them from the passage and its report when asked."""
+    reader = searcher.reader
+    for position in range(len(search_index.corpus.passages)):
+        saved = search_index.features.passages[position].around
+        assert saved is not None and saved == reader._read_words_around(position)
+        assert reader.words_around(position) is saved

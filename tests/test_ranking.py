@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.ranking import TOP_CANDIDATES, Ranker, RankingConfig
+from qa.ranking import TOP_CANDIDATES, Ranker, RankingConfig, Scope
 from qa.search import Searcher
 
 
@@ -185,3 +185,67 @@ def test_passage_scores_without_masks_equal_the_masked_path(searcher: Searcher) 
     finally:
         ranker._every_passage_has_units = True
     assert np.array_equal(fast, masked)
+
+
+def test_passage_scores_of_some_passages_are_those_of_every_passage(searcher: Searcher) -> None:
+    ranker = searcher.ranker
+    rng = np.random.default_rng(17)
+    scores = rng.random(len(ranker.unit_passage)).astype(np.float32)
+    every = ranker.passage_scores(scores, 0.4)
+    for positions in (
+        np.arange(ranker.passage_count),
+        np.sort(rng.choice(ranker.passage_count, 9, replace=False)),
+    ):
+        assert np.array_equal(ranker.passage_scores_at(positions, scores, 0.4), every[positions])
+
+
+def _full_ranking(ranker: Ranker, query, encoded, config: RankingConfig, scope: Scope | None):  # noqa: ANN001, ANN202
+    """What ranking did before shortlists: every passage blended and sorted, every table scored."""
+    unit_dense = ranker.dense.nearest(encoded.vectors[0], None if scope is None else scope.ids)
+    mask = None if scope is None else scope.passages[ranker.unit_passage].astype(np.float32)
+    unit_keyword = np.asarray(
+        ranker.index.keyword.get_scores(query.tokens, weight_mask=mask), dtype=np.float32
+    )
+    if not query.asks_definition:
+        unit_dense = np.where(ranker.is_entry, unit_dense * config.entry_weight, unit_dense)
+    fused = ranker.fused_scores(unit_dense, unit_keyword, config)
+    pool = np.arange(ranker.passage_count) if scope is None else np.flatnonzero(scope.passages)
+    order = pool[np.argsort(-fused[pool], kind="stable")]
+    last = fused[order[min(len(order), TOP_CANDIDATES) - 1]]
+    top = [(int(p), float(fused[p])) for p in order if fused[p] >= last]
+    ranked = ranker.rerank(top, encoded.tokens[0], config)
+    tables = [int(t) for t in ranker.tables if int(t) in set(pool.tolist()) - {p for p, _ in top}]
+    later = [(t, float(fused[t])) for t in sorted(tables, key=lambda t: -fused[t])]
+    return ranked, unit_dense, unit_keyword, later
+
+
+def test_shortlisted_ranking_is_the_full_ranking_bit_for_bit(searcher: Searcher) -> None:
+    """Blending a scope's passages alone, sorting only a shortlist and scoring later tables when
+    asked for ranks every passage as blending and sorting them all did: whole library (with and
+    without a floor), a scope of some passages, a question asking what an acronym means."""
+    from qa import ranking
+
+    ranker, config = searcher.ranker, searcher.config.ranking
+    docs = tuple(searcher.corpus.docs)
+    half = np.arange(0, ranker.passage_count, 2, dtype=np.int64)
+    units = np.flatnonzero(np.isin(ranker.unit_passage, half)).astype(np.int64)
+    scopes = [None, Scope(docs=docs, pool=half, ids=units, passage_count=ranker.passage_count)]
+    questions = ["How much did the drug treatment cost?", "What does DIP stand for?", "Who wrote the report?"]
+    original = ranking.DENSE_CANDIDATES
+    try:
+        for candidates in (original, 40, 100):
+            ranking.DENSE_CANDIDATES = candidates
+            for question in questions:
+                query = searcher.analyse(question)
+                encoded = searcher.encode([query.dense_text])[0]
+                for scope in scopes:
+                    got = searcher.rank(query, encoded, scope)
+                    ranked, unit_dense, unit_keyword, later = _full_ranking(
+                        ranker, query, encoded, config, scope
+                    )
+                    assert got.ranked == ranked
+                    assert np.array_equal(got.unit_dense, unit_dense)
+                    assert np.array_equal(got.unit_keyword, unit_keyword)
+                    assert got.later_tables(docs) == later
+    finally:
+        ranking.DENSE_CANDIDATES = original
