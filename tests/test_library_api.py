@@ -236,9 +236,9 @@ def test_library_holdout_floors(library_searcher: Searcher) -> None:
     across = evaluate(library_searcher, questions, "library hold-out")
     assert across.answerable >= 200 and across.offtopic >= 40
     assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.92  # 0.784 / 0.928 measured
-    # 0.101: 0.091 before 'who chairs / was appointed' asked for a person, which turned two wrong
-    # confident answers into declines (and took an off-topic and a near-domain one from high).
-    assert across.answerable_declined <= 0.105
+    # 0.096 measured ('who chairs / was appointed' asking for a person turned two wrong confident
+    # answers into declines, and took an off-topic and a near-domain question from high).
+    assert across.answerable_declined <= 0.10
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
     assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.808 / 0.966 measured
 
