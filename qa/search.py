@@ -149,15 +149,10 @@ class Searcher:
         return self.analyzer.analyse(question)
 
     def answer(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None = None) -> Result:
-        """The answer to an analysed, embedded question, within `docs` when given, with `k` citations.
-        It is worked out over as many passages as the policy reads, however few citations are
-        asked for: what a question gets does not depend on `k`."""
-        result = self._route(query, encoded, max(k, self.config.declines.depth), docs)
-        return replace(result, hits=result.hits[:k]) if len(result.hits) > k else result
-
-    def _route(self, query: Query, encoded: Encoded, k: int, docs: Sequence[str] | None) -> Result:
-        """Choose the route: the passage the question names, an answer computed over a table, or the
-        passages that rank first, answered or declined by the policy."""
+        """Choose the route for an analysed, embedded question, within `docs` when given: the
+        passage it names, an answer computed over a table, or the passages that rank first,
+        answered or declined by the policy. Each route reads as many passages as the policy does,
+        however few citations (`k`) are asked for: what a question gets does not depend on `k`."""
         scope = self.ranker.scope(_narrowed(docs, query.named_docs))
         ranking = self.rank(
             query, encoded, scope, self.ranker.keyword(query.tokens, self.config.ranking, scope)
@@ -228,10 +223,12 @@ class Searcher:
         itself gets ('how many days' of a table that counts closures)."""
         # The ranked passages, then the other tables of the reports that rank first: a library's
         # tables elsewhere are not read for every question.
-        leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:k]}
+        depth = self._depth(k)
+        leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:depth]}
         later = ranking.later_tables(leading)
         ranked = ranking.ranked + later
-        computed = answer_from_tables(query.question, [self.corpus.passages[p] for p, _ in ranked], top=k)
+        passages = [self.corpus.passages[p] for p, _ in ranked]
+        computed = answer_from_tables(query.question, passages, top=depth)
         if computed is None:
             return None
         named = query.unknown_names or query.placed or query.named_places or query.years or query.labels
@@ -261,7 +258,7 @@ class Searcher:
 
     def passage_answer(self, query: Query, encoded: Encoded, ranking: Ranking, k: int) -> Result:
         """The best ranked passages; the policy says whether the first answers, and how surely."""
-        considered = ranking.ranked[:k]
+        considered = ranking.ranked[: self._depth(k)]
         if not considered:
             return Result(question=query.question, answered=False, hits=[], reason=NOTHING_CLOSE)
         scores = [score for _, score in considered]
@@ -269,7 +266,7 @@ class Searcher:
             self._evidence(query, encoded, p, score, lead=_lead(scores, i))
             for i, (p, score) in enumerate(considered)
         ]
-        hits = [self._hit(p, score, ranking, query) for p, score in considered]
+        hits = [self._hit(p, score, ranking, query) for p, score in considered[:k]]
         chosen, verdict = self.config.declines.choose(
             self.reader, candidates, lambda: self._continuation(query, encoded, ranking, hits[0].passage)
         )
@@ -282,6 +279,10 @@ class Searcher:
             reason=verdict.reason,
             rule=verdict.rule,
         )
+
+    def _depth(self, k: int) -> int:
+        """How many ranked passages a route reads: those the policy may choose from, or `k` if more."""
+        return max(k, self.config.declines.depth)
 
     def _continuation(
         self, query: Query, encoded: Encoded, ranking: Ranking, first: Passage
