@@ -410,7 +410,7 @@ def default_rules() -> tuple[Rule, ...]:
                 name=f"no_{kind}",
                 kind=kind,
                 runner_up_may_answer=True,
-                runner_up_reach=(f"{kind}_runner_up_max_gap", f"{kind}_runner_up_depth")
+                runner_up_reach=("person_runner_up_max_gap", "person_runner_up_depth")
                 if kind == "person"
                 else ("runner_up_max_gap", "runner_up_depth"),
                 reason="The closest passage gives no {what} to answer with.",
@@ -507,8 +507,11 @@ class DeclinePolicy:
 
     @property
     def depth(self) -> int:
-        """How many ranked passages `choose` may read: the furthest any runner-up may come from."""
-        reaches = [rule.runner_up_reach[1] for rule in self.rules if rule.runner_up_may_answer]
+        """How many ranked passages `choose` may read: the furthest any enabled runner-up may come
+        from, and two at least (a first passage's lead is over the second)."""
+        reaches = [
+            rule.runner_up_reach[1] for rule in self.rules if rule.enabled and rule.runner_up_may_answer
+        ]
         return max([2, *(int(getattr(self.thresholds, name)) for name in reaches)])
 
     def choose(
@@ -526,7 +529,7 @@ class DeclinePolicy:
         if verdict.answered or not self._rule(verdict.rule).runner_up_may_answer:
             return first, verdict
         gap, depth = (getattr(self.thresholds, name) for name in self._rule(verdict.rule).runner_up_reach)
-        close = [e for e in candidates[1:depth] if e.score >= first.score - gap]
+        close = [e for e in candidates[1 : int(depth)] if e.score >= first.score - gap]
         for evidence in [*close, continuation()]:
             if evidence is not None and self.judge(reader, evidence).answered:
                 # Only the closest the report comes: the passage nearest the question lacks what it

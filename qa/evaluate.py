@@ -82,7 +82,7 @@ def load_questions(path: Path, default_doc: str | None = None) -> list[Question]
                     gold=list(row["gold"]),
                     abstain=bool(row["abstain"]),
                     type=row.get("type", "other"),
-                    doc=row.get("doc") or default_doc,  # "" and null alike: no report named
+                    doc=row.get("doc") or default_doc or None,  # "" and null alike: no report named
                     expect=row.get("expect"),
                 )
             )

@@ -18,7 +18,7 @@ from qa.tables import read_table
 from qa.text import normalise, tokenize, years_in
 
 COMMON_SHARE = 0.25  # stems in this share of passages are what the whole report is about
-COMMON_MIN_PASSAGES = 3
+COMMON_MIN_PASSAGES = 3  # and in this many at least: in a four-passage report, one is a quarter
 SELF_WORDS = "report document"  # "is the report's list of background papers empty": about the report
 HOME_PLACE_MIN_MENTIONS = 2  # a report's home place is the place it names most, at least this often
 

@@ -235,10 +235,13 @@ class Embedder:
         self.texts_encoded = 0  # every text this embedder has encoded (`qa add` reports it)
         # A lone text may skip SentenceTransformer.encode's per-call set-up (see _forward_one) when
         # encode would add nothing to it: no prompt, no truncation, the model's own placement.
+        # Those checks are sentence-transformers' private API: a version without them takes encode.
         self.model.eval()
         model = self.model
-        self._lean = model._resolve_prompt(None, None) is None and model.truncate_dim is None
-        self._lean = self._lean and not model._placement_is_delegated
+        resolve_prompt = getattr(model, "_resolve_prompt", None)
+        no_prompt = resolve_prompt is not None and resolve_prompt(None, None) is None
+        own_placement = getattr(model, "_placement_is_delegated", True) is False
+        self._lean = no_prompt and own_placement and getattr(model, "truncate_dim", 0) is None
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         self.texts_encoded += len(texts)

@@ -21,7 +21,7 @@ _HAS_PERSON = re.compile(  # a title and a name: "Chief Inspector Hale", "Sir Jo
     r"General|Team|Unit|Office|Department|Directorate)\b)[A-Z][a-z][A-Za-z'\-]+"
 )
 # A name given with the role it holds: "Jane Doe as Vice Chairman", "John Smith, Director of ...",
-# "Jane Doe as one of the Deputy Chairs".
+# "Ann Lee as one of the Assistant Directors".
 _NAME_WITH_ROLE = re.compile(
     r"\b[A-Z][a-z][A-Za-z'\-]+(?:\s+[A-Z][a-z][A-Za-z'\-]+)+"
     r"(?:,\s+(?:as\s+)?|\s+as\s+(?:the\s+|one\s+of\s+the\s+)?)"
@@ -45,7 +45,7 @@ _HAS_FREQUENCY = re.compile(
 _HAS_MONEY = re.compile(r"£|\$|€|\b(?:million|billion|pounds)\b", re.I)
 _WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
 _DATE_WORDS = "|".join([*MONTH_NAMES, "spring", "summer", "autumn", "winter", *_WEEKDAYS])
-_TIME_OF_DAY = r"\d{1,2}(?:[.:]\d\d)?\s?(?:am|pm|a\.m\.|p\.m\.)|\bnoon\b|\bmidnight\b|\bo'clock\b"
+_TIME_OF_DAY = r"\b\d{1,2}(?:[.:]\d\d)?\s?(?:am|pm|a\.m\.|p\.m\.)(?![\w.])|\bnoon\b|\bmidnight\b|\bo'clock\b"
 _HAS_DATE = re.compile(rf"\b{YEAR}\b|\b(?:{_DATE_WORDS})\b|{_TIME_OF_DAY}", re.I)
 
 _TITLED_NAME = re.compile(_HAS_PERSON.pattern + r"(?:\s+[A-Z][a-z][A-Za-z'\-]+)?")
@@ -92,11 +92,6 @@ def holds_kind(text: str, kind: str) -> bool:
     if kind == "frequency":
         return _HAS_FREQUENCY.search(text) is not None
     return True
-
-
-def passage_can_answer(passage: Passage, expects: str) -> bool:
-    """A passage with no number cannot say how many; one with no amount cannot say what it cost."""
-    return holds_kind(passage.text, expects)
 
 
 # A figure as the reports print it: '72', '30,000', '15%', 'twelve', 'seventy-two', and the digits

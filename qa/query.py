@@ -89,13 +89,20 @@ _ASKS_WHAT_AMOUNT = re.compile(  # "what salary does a sergeant get", "how big w
     r"^\W*(?:what|which)\s+(?:\w+\s+)?(?:salary|salaries|price|prices|cost|costs|budget|fee|fees|grant)\s+"
     r"(?:does|do|did|is|was|are|were|has|have|would|will|can)\b"
     r"|\bhow\s+(?:big|large)\s+(?:is|was|are|were|will\s+be)\s+(?:the\s+|its\s+|their\s+)?(?:[\w'-]+\s+){0,4}?"
-    r"(?:grants?|budgets?|funding|funds|costs?|bills?|salary|salaries|fees?|payments?)\b",
+    r"(?:grants?|budgets?|funding|funds|costs?|bills?|salary|salaries|fees?|payments?)(?![\w-])"
+    r"\s*(?:\?|$|for\b|of\b|to\b|from\b|in\b|given\b|awarded\b)",
     re.I,
 )
-_HOW_MANY_POUNDS = re.compile(r"\bhow many (?:pounds|euros|dollars|millions?|billions?)\b", re.I)
+_HOW_MANY_POUNDS = re.compile(
+    r"\bhow many\s+(?:\w+\s+){0,2}?(?:of\s+)?(?:pounds|euros|dollars)\b|\bhow many (?:millions?|billions?)\b",
+    re.I,
+)
 _ASKS_WHAT_THE = re.compile(r"\bwhat (?:is|was|are|were) the\b", re.I)
 _ASKS_DATE = re.compile(
-    r"\b(?:what|which) (?:year|date|day|time(?!\s*(?:frame|scale)))\b|\bwhen (?:was|were|did)\b"
+    # Not "what time limit", "which day centres", "what day-to-day duties": a compound says what.
+    r"\b(?:what|which) (?:year|date|day|time)(?![\w-])"
+    r"(?!\s+(?:frames?|scales?|limits?|periods?|spans?|tables?|ranges?|centres?|centers?|care|off)\b)"
+    r"|\bwhen (?:was|were|did)\b"
     r"|^\W*when\s+(?:will|is|are|does|do|has|have|had|would|should|can|could)\b|\b(?:by|until|till) when\b",
     re.I,
 )
@@ -113,7 +120,8 @@ _ASKS_PERSON = re.compile(
     r"|\bwho\s+(?:was|were|has\s+been|have\s+been|had\s+been|will\s+be|is)\s+(?:\w+ly\s+)?"
     r"(?:appointed|elected|chosen|selected|nominated|hired|recruited)\b(?!\s+to\s+(?!the\b|an?\b)\w+)"
     r"|\bwho\s+(?:got|gets|will\s+get|landed|filled|fills)\s+the\s+(?:[\w'&-]+\s+){0,4}?(?:job|post|role|position|vacancy)\b"
-    r"|\bwho\s+(?:chairs|chaired|will\s+chair|wrote|authored|became|becomes|has\s+become|was\s+made)\b",
+    r"|\bwho\s+(?:chairs|chaired|will\s+chair|wrote|authored)\b"
+    rf"|\bwho\s+(?:became|becomes|has\s+become|was\s+made)\s+(?:the\s+|an?\s+)?(?:(?:[\w'-]+\s+){{0,2}}?{_OFFICES}\b|(?-i:[A-Z]))",
     re.I,
 )
 
@@ -152,6 +160,14 @@ _ASKS_PLACE = re.compile(
 )
 # "when do offenders usually start": a time in anyone's life, not a date.
 _HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often)\b", re.I)
+
+
+def with_corrections(text: str, corrections: dict[str, str]) -> str:
+    """The text with each misspelt word replaced by the report's word it misspells."""
+    if not corrections:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
+    return pattern.sub(lambda found: corrections[found.group(1)], text)
 
 
 def expected_answer(question: str) -> str:
@@ -487,7 +503,7 @@ class QueryAnalyzer:
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
         self._known_words = set(re.findall(r"[a-z0-9]+", normalise(f"{body} {headings}")))
         self._known_stems = set(tokenize(f"{body} {headings}"))
-        # A misspelling of six letters may be a five-letter word with a letter doubled ('pannel').
+        # A misspelling of six letters may be a five-letter word with one letter more ('pannel').
         self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH - 1)
         # The report's capitalised words, by their lowercase form: 'Databse' is corrected to the
         # 'Database' the report prints, where a name it never uses is left for the unknown-name check.
@@ -513,10 +529,7 @@ class QueryAnalyzer:
             corrected = self._closest_report_word(word)
             if corrected is not None:
                 corrections[word] = corrected
-        if corrections:
-            pattern = re.compile(r"\b(" + "|".join(map(re.escape, corrections)) + r")\b")
-            question = pattern.sub(lambda found: corrections[found.group(1)], question)
-        return self._join_compounds(question, corrections), corrections
+        return self._join_compounds(with_corrections(question, corrections), corrections), corrections
 
     def _closest_report_word(self, word: str) -> str | None:
         """The report word this one misspells, as the report prints it, if one is close enough."""
@@ -740,9 +753,9 @@ class QueryAnalyzer:
             asks_definition=self.asks_definition(text, expansions),
             asks_author=_ASKS_AUTHOR.search(text) is not None,
             asks_recommendation=_ASKS_RECOMMENDATION.search(text) is not None,
-            # Read in the question as asked: taking out the name of a report it names can leave
-            # words that read as another form ("the members of the <report name> officer group").
-            expects=expected_answer(draft.question),
+            # Read in the whole question, spelling corrected: taking out the name of a report it
+            # names can leave words that read as another form ("the members of the <name> officer").
+            expects=expected_answer(with_corrections(draft.question, draft.corrections)),
             # What members are asked to do is read from the recommendation, whatever it names.
             asked=[] if _ASKS_RECOMMENDATION.search(text) else asked_words(text),
             predicate=predicate_words(text),

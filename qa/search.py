@@ -223,7 +223,7 @@ class Searcher:
         itself gets ('how many days' of a table that counts closures)."""
         # The ranked passages, then the other tables of the reports that rank first: a library's
         # tables elsewhere are not read for every question.
-        depth = self._depth(k)
+        depth = self.config.declines.depth  # what is read does not depend on k
         leading = {self.corpus.passages[p].doc for p, _ in ranking.ranked[:depth]}
         later = ranking.later_tables(leading)
         ranked = ranking.ranked + later

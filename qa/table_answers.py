@@ -84,8 +84,9 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ),
     (
         "missing",
-        r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing|left empty"
-        r"|nothing (?:shown|given|entered|recorded|filled in)|empty)\b",
+        r"\b(?:no (?:figure|number|data)|not (?:given|recorded|stated)|blank|missing"
+        r"|nothing (?:shown|given|entered|recorded|filled in)|(?:is|are|was|were|left) empty"
+        r"|empty (?:cells?|entries))\b",
         False,
     ),
     ("zero", r"\b(?:no|zero|none|nil|without)\b|\bn[o']t\b(?:\s+\w+){0,2}\s+any\b", False),

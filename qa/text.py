@@ -56,13 +56,13 @@ def _normalised(text: str) -> str:
     return _normalise(text)
 
 
-# An acronym's plural names what the acronym names ('ASBOs' -> ASBO): the stemmer keeps the 's' of a
-# word with no vowel before it, so a name check would miss 'ASBO' for 'ASBOs'.
+# An acronym's plural names what the acronym names ('XPRs' -> XPR): the stemmer keeps the 's' of a
+# word with no vowel, so a name check would miss 'XPR' for 'XPRs'.
 _ACRONYM_PLURAL = re.compile(r"\b([A-Z]{2,})s\b")
 
 
 def singular_acronyms(text: str) -> str:
-    """The text with each acronym's plural written as the acronym ('three ASBOs' -> 'three ASBO')."""
+    """The text with each acronym's plural written as the acronym ('three XPRs' -> 'three XPR')."""
     return _ACRONYM_PLURAL.sub(r"\1", text)
 
 

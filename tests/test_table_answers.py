@@ -154,6 +154,7 @@ def test_made_up_table_exactly_and_blank_cells() -> None:
     assert blank.rows == ("East",) and "Heroin seizures not given" in blank.text and " 0" not in blank.text
     shown = _ask("which region has nothing shown in the heroin seizures column?", SEIZURES)
     assert shown.rows == ("East",)
+    assert read_ask("Which borough had the most empty homes?") == Ask("most")
     assert "exactly 45: North. " in _ask("which regions had exactly 45 heroin seizures", SEIZURES).text
 
 
