@@ -186,6 +186,15 @@ _LONG_THEN_SHORT = re.compile(r"((?:[A-Z][\w'\-]*\s+(?:and\s+|of\s+|&\s+)?){1,8}
 _SHORT_THEN_LONG = re.compile(r"\b([A-Z][A-Z\-]{1,9})\s+\(([A-Z][^()]{3,80})\)")
 
 
+def report_acronyms(report: Report) -> dict[str, str]:
+    """A report's acronyms: its list of abbreviations, then definitions in its text."""
+    table = {entry.term: entry.expansion for entry in report.abbreviations}
+    for passage in report.passages:
+        for short, long in acronym_definitions(passage.text):
+            table.setdefault(short, long)
+    return table
+
+
 def acronym_definitions(text: str) -> list[tuple[str, str]]:
     """Acronyms a text defines in passing: 'Road Safety Officers (RSOs)', 'PCSO (Police Community ...)'."""
     found: list[tuple[str, str]] = []
@@ -266,13 +275,8 @@ class Corpus:
 
     @functools.cache  # noqa: B019 - a corpus lives as long as its index; the table is small
     def acronyms_of(self, doc: str) -> dict[str, str]:
-        """One report's acronyms: its list of abbreviations, then definitions in its text."""
-        report = self._reports[doc]
-        table = {entry.term: entry.expansion for entry in report.abbreviations}
-        for passage in report.passages:
-            for short, long in acronym_definitions(passage.text):
-                table.setdefault(short, long)
-        return table
+        """One report's acronyms (`report_acronyms`)."""
+        return report_acronyms(self._reports[doc])
 
     @classmethod
     def from_seeds(cls, seeds_dir: Path, default: str = "") -> Corpus:

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from qa.corpus import passage_spans
-from qa.features import CorpusFeatures, common_stems, counted_stems, folded, home_place, words_around
+from qa.features import CorpusFeatures, common_stems, counted_stems, folded
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
@@ -177,15 +177,7 @@ class Reader:
     def words_around(self, position: int) -> frozenset[str]:
         """Stems a passage answers to (qa.features.words_around): saved with the index (reading
         them took ~0.4 ms a passage, paid by the first question that checked each passage)."""
-        saved = self.features.passages[position].around
-        return saved if saved is not None else self._read_words_around(position)
-
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a reader lives as long as its index
-    def _read_words_around(self, position: int) -> frozenset[str]:
-        corpus = self.analyzer.corpus
-        passage = corpus.passages[position]
-        report = corpus.report_of(passage)
-        return words_around(passage, report, corpus.acronyms_of(passage.doc), home_place(report))
+        return self.features.passages[position].around
 
     def speaks_of(self, position: int, years: tuple[int, int]) -> bool:
         """Does the passage speak of a year in this span? The report's own year always counts: a

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from qa.corpus import Corpus, Passage, Report
+from qa.corpus import Passage, Report, report_acronyms
 from qa.kinds import counted_words, people_named
 from qa.query import labels_in
 from qa.tables import read_table
@@ -41,8 +41,8 @@ class PassageFeatures:
     labels: frozenset[str]  # classes and the like it names ('class a')
     years: frozenset[int]  # the years it speaks of (the report's own year always)
     rows: str  # a table's folded text plus the place its rows make up; '' for other passages
-    people: tuple[str, ...] = ()  # names it gives as people's: after a title, or its report's author
-    around: frozenset[str] | None = None  # stems it answers to (words_around); None: not saved
+    people: tuple[str, ...]  # names it gives as people's: after a title, or its report's author
+    around: frozenset[str]  # stems it answers to (words_around)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +95,7 @@ def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[Pa
     saved in its index segment) once. `counted_tokens`: the vectors of each passage's counted words."""
     home = home_place(report)
     present = report.date.year if report.date is not None else None
-    acronyms = Corpus([report]).acronyms_of(report.slug)
+    acronyms = report_acronyms(report)
     return [
         PassageFeatures(
             stems=frozenset(tokenize(f"{passage.section} {passage.heading} {passage.text}")),
@@ -104,7 +104,7 @@ def report_features(report: Report, counted_tokens: list[np.ndarray]) -> list[Pa
             labels=frozenset(labels_in(passage.text)),
             years=frozenset(years_in(passage.text, present) | ({present} if present else set())),
             rows=f"{folded(passage.text)} {folded(home)}".strip() if passage.kind == "table" else "",
-            people=people_named(passage.text, report.author),
+            people=people_named(passage.text, report.author_name),
             around=words_around(passage, report, acronyms, home),
         )
         for passage, tokens in zip(report.passages, counted_tokens, strict=True)
@@ -192,7 +192,7 @@ def passage_facts(features: PassageFeatures) -> dict:
         "years": sorted(features.years),
         "rows": features.rows,
         "people": list(features.people),
-        "around": sorted(features.around or ()),
+        "around": sorted(features.around),
     }
 
 
@@ -207,5 +207,5 @@ def from_facts(facts: dict, counted_tokens: np.ndarray) -> PassageFeatures:
         years=frozenset(facts["years"]),
         rows=facts["rows"],
         people=tuple(facts["people"]),
-        around=frozenset(map(sys.intern, facts["around"])) if "around" in facts else None,
+        around=frozenset(map(sys.intern, facts["around"])),
     )

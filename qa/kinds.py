@@ -59,10 +59,9 @@ def titled_names(text: str) -> list[str]:
 _PERSON_NAME = re.compile(r"[A-Z][a-z]+(?:\s+[A-Z][a-z'\-]+)+")  # 'Jane Smith': two or more capitalised words
 
 
-def people_named(text: str, author: str = "") -> tuple[str, ...]:
+def people_named(text: str, author_name: str = "") -> tuple[str, ...]:
     """The people a passage names as people: after a title ('Sir John Smith' -> 'John Smith'), and
-    its report's author where it names them ('Jane Doe, Director of ...')."""
-    author_name = author.split(",")[0].strip()
+    its report's author where it names them ('Jane Doe' of 'Jane Doe, Director of ...')."""
     names = [*titled_names(text), *([author_name] if author_name and author_name in text else [])]
     return tuple(sorted({name for name in names if _PERSON_NAME.fullmatch(name)}))
 

@@ -740,6 +740,7 @@ class QueryAnalyzer:
         """The rest of the analysis of a drafted question: everything but the text to embed."""
         text, expansions = draft.text, draft.expansions
         names = self.names_in(text)  # read once, spelling corrected: the library and per-report checks
+        asks_recommendation = _ASKS_RECOMMENDATION.search(text) is not None
         return Query(
             question=draft.question,
             text=text,
@@ -752,12 +753,12 @@ class QueryAnalyzer:
             names=names,
             asks_definition=self.asks_definition(text, expansions),
             asks_author=_ASKS_AUTHOR.search(text) is not None,
-            asks_recommendation=_ASKS_RECOMMENDATION.search(text) is not None,
+            asks_recommendation=asks_recommendation,
             # Read in the whole question, spelling corrected: taking out the name of a report it
             # names can leave words that read as another form ("the members of the <name> officer").
             expects=expected_answer(with_corrections(draft.question, draft.corrections)),
             # What members are asked to do is read from the recommendation, whatever it names.
-            asked=[] if _ASKS_RECOMMENDATION.search(text) else asked_words(text),
+            asked=[] if asks_recommendation else asked_words(text),
             predicate=predicate_words(text),
             placed=self.unknown_after_preposition(text),
             years=asked_years(text),

@@ -116,6 +116,11 @@ class Report:
     abbreviations: list[Abbreviation] = field(default_factory=list)
     warnings: list[ParseWarning] = field(default_factory=list)
 
+    @property
+    def author_name(self) -> str:
+        """The author without their role: 'Jane Doe, Director of ...' -> 'Jane Doe'."""
+        return self.author.split(",")[0].strip()
+
 
 class ReportFormatError(ValueError):
     """The text does not look like a report this parser understands."""

@@ -212,7 +212,7 @@ def author_first(ranked: list[tuple[int, float]], corpus: Corpus) -> list[tuple[
         return None
     first, score = ranked[0]
     report = corpus.report(corpus.passages[first].doc)
-    name = report.author.split(",")[0].strip() if report is not None else ""
+    name = report.author_name if report is not None else ""
     if not name:
         return None
     naming = next((p for p in report.passages if name in p.text), None)

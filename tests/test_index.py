@@ -503,8 +503,12 @@ def test_a_lone_text_is_encoded_as_sentence_transformers_encodes_it(embedder) ->
 def test_each_passages_words_around_are_read_at_build_and_saved(search_index, searcher) -> None:  # noqa: ANN001
     """The stems a decline rule checks a passage against are saved with its facts, the same as
     reading them from the passage and its report when asked."""
-    reader = searcher.reader
-    for position in range(len(search_index.corpus.passages)):
+    from qa.features import home_place, words_around
+
+    reader, corpus = searcher.reader, search_index.corpus
+    for position, passage in enumerate(corpus.passages):
         saved = search_index.features.passages[position].around
-        assert saved is not None and saved == reader._read_words_around(position)
+        report = corpus.report_of(passage)
+        read = words_around(passage, report, corpus.acronyms_of(passage.doc), home_place(report))
+        assert saved is not None and saved == read
         assert reader.words_around(position) is saved
