@@ -228,19 +228,19 @@ def test_a_name_only_another_report_uses_does_not_let_a_passage_answer(library: 
 
 
 def test_library_holdout_floors(library_searcher: Searcher) -> None:
-    """Regression floors on the hold-out halves of blind library batches 1 to 4 (docs/library.md),
+    """Regression floors on the hold-out halves of blind library batches 1 to 5 (docs/library.md),
     at what they measure; a citation counts only when its report and paragraph both match."""
     from qa.evaluate import evaluate, load_questions
 
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
-    assert across.answerable >= 200 and across.offtopic >= 40
-    assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.92  # 0.784 / 0.928 measured
-    # 0.096 measured ('who chairs / was appointed' asking for a person turned two wrong confident
+    assert across.answerable >= 250 and across.offtopic >= 50
+    assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.92  # 0.789 / 0.926 measured
+    # 0.098 measured ('who chairs / was appointed' asking for a person turned two wrong confident
     # answers into declines, and took an off-topic and a near-domain question from high).
     assert across.answerable_declined <= 0.10
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.808 / 0.966 measured
+    assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.809 / 0.965 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
