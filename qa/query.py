@@ -235,6 +235,13 @@ GENERAL_WORDS = frozenset(
     "done going point points lot lots something anything everything example examples instance instances "
     "detail details anyone anybody someone somebody everyone everybody".split()
 )
+# Words that rank or size what is asked about without naming it: "what is the main hurdle" asks
+# about the hurdle, and "the lowest estimate" is read from a passage giving a range.
+QUALIFIERS = frozenset(
+    "main basic key primary principal major minor overall general specific particular exact precise "
+    "actual real whole entire proper solid small big large huge little tiny lowest highest biggest "
+    "smallest largest greatest least most best worst".split()
+)
 # A request's own verb names no thing: "compare X and Y", "summarise ...".
 _COMMAND = re.compile(r"^\W*(?:please\s+)?(?:compare|contrast|summari[sz]e|outline)\b\s*", re.I)
 _SOMEONE = frozenset("anyone anybody someone somebody everyone everybody".split())
@@ -288,7 +295,7 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
         if after_someone and word.endswith("ing"):
             continue  # "is anyone selling fake tickets": what they do it to is asked about
         after_someone = not words and word in _SOMEONE
-        if word not in _MEASURE_WORDS and word not in GENERAL_WORDS:
+        if word not in _MEASURE_WORDS and word not in GENERAL_WORDS and word not in QUALIFIERS:
             words.append(word)
     if match is not None and match.re is _COUNTED and len(words) == 1 and _is_participle(words[0]):
         return []  # "how many (were) found": the thing counted is left unsaid
@@ -312,7 +319,7 @@ def predicate_words(question: str, limit: int = 3) -> list[str]:
     match = _YES_NO.search(question)
     if match is None or _COUNTED.search(question) or _ATTRIBUTE.search(question):
         return []
-    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS
+    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS | QUALIFIERS
     words = [w for w in re.findall(r"[a-z][a-z\-]+", in_report_terms(normalise(match.group(1))))]
     content = [w for w in words if w not in skipped and len(w) > 2]
     return content[1 : 1 + limit]  # the first is the subject
@@ -366,6 +373,11 @@ def _is_keyword_query(question: str, most_words: int = 10) -> bool:
 
 
 _MONTHS = {month[:3]: month for month in MONTH_NAMES} | {"sept": "september"}
+
+
+def _is_month(word: str) -> bool:
+    """'july', 'jul', 'sept': a month, as written in full or short."""
+    return word in _MONTHS or word in MONTH_NAMES
 
 
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|for\s+)?[A-Z][a-z]+){2,}")
@@ -689,8 +701,8 @@ class QueryAnalyzer:
         nicknames = _nickname_words(question)
         names = []
         for name in _NAMED_PLACE.findall(singular_acronyms(question)):
-            words = name.lower().split()
-            if name.isupper() or words[0] in _MONTHS or set(words) & nicknames:
+            words = re.split(r"[\s\-–]+", name.lower())  # 'July-September': a span of months
+            if name.isupper() or _is_month(words[0]) or set(words) & nicknames:
                 continue
             names.append(name)
         return names

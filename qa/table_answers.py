@@ -76,6 +76,8 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("below", rf"\bat\s+most\s+{_N}\b|\b{_N}\s+or\s+(?:fewer|less)\b", True),
     ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
     ("below", rf"\b(?:under|below)\s+{_N}\b", False),
+    # "which districts had three closures": a count given plainly is that count exactly.
+    ("equal", rf"\b(?:had|has|have|got|recorded|saw|with)\s+{_N}\s+(?!or\b|per\b|%)[a-z]", False),
     (
         "text",
         r"\b(?:(?:not|n't|aren't|isn't)\s+(?:\w+\s+)?(?:a\s+)?(?:number|numbers|numeric|figures?)"

@@ -183,6 +183,20 @@ def test_a_table_row_keeps_the_confidence_of_its_question(searcher: Searcher) ->
         searcher.set_config(original)
 
 
+def test_a_month_or_a_span_of_months_is_no_place(searcher: Searcher) -> None:
+    assert searcher.analyse("How many were closed in July 2005?").named_places == []
+    assert searcher.analyse("the top three in July-September 2005").named_places == []
+    assert searcher.analyse("How many were closed in Sept?").named_places == []
+
+
+def test_words_that_rank_or_size_a_thing_are_not_what_is_asked() -> None:
+    from qa.query import asked_words, predicate_words
+
+    assert asked_words("What's the main hurdle for the scheme?") == ["hurdle"]
+    assert asked_words("What is the lowest estimate of the losses?") == ["estimate"]
+    assert predicate_words("Is the small team accurate?") == ["accurate"]  # 'team' is the subject
+
+
 def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
     from qa.query import asked_words, expected_answer
 

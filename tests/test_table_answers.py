@@ -45,6 +45,8 @@ def test_question_words_to_operations() -> None:
     assert read_ask("how many had at least two") == Ask("above", 2, inclusive=True)
     assert read_ask("which had fewer than 4") == Ask("below", 4)
     assert read_ask("how many had none") == Ask("zero")
+    assert read_ask("which districts had three closures") == Ask("equal", 3)  # a plain count is exact
+    assert read_ask("which had 3 or more closures") == Ask("above", 3, inclusive=True)
     assert read_ask("how many altogether") == Ask("total")
     assert read_ask("compare A and B") == Ask("compare")
     assert read_ask("What does paragraph 22 say?") is None
