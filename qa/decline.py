@@ -16,7 +16,7 @@ from qa.features import CorpusFeatures, common_stems, counted_stems, folded
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
-from qa.text import tokenize, years_in
+from qa.text import singular_acronyms, tokenize, years_in
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
@@ -292,6 +292,28 @@ class NameElsewhere(Rule):
         return listed(missing)
 
 
+@dataclass(frozen=True, kw_only=True)
+class AcronymUnmentioned(Rule):
+    """An acronym the question names ('the XPR scheme') that the closest passage never mentions,
+    by itself or its expansion: the passage may speak of a sibling thing ('the ZPR scheme')."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        words = reader.words_around(evidence.position)
+        everywhere = reader.about(reader.analyzer.corpus.passages[evidence.position].doc)
+        missing = []
+        for name in evidence.query.names:
+            acronym = singular_acronyms(name)
+            if not (acronym.isupper() and len(acronym) >= 2):
+                continue
+            forms = _forms(acronym)
+            if forms <= words or forms <= everywhere:
+                continue
+            if any(_forms(long) <= words for long in reader.analyzer.expand(acronym)):
+                continue
+            missing.append(name)
+        return listed(missing)
+
+
 def _forms(name: str) -> frozenset[str]:
     """A name's words and stems ('Hammersmith & Fulham' -> hammersmith, fulham)."""
     return frozenset(tokenize(re.sub(r"[^\w\s]", " ", name)))
@@ -412,6 +434,11 @@ def default_rules() -> tuple[Rule, ...]:
         OtherLabel(name="other_label", reason="The closest passage never mentions {what}."),
         NameElsewhere(
             name="name_elsewhere",
+            outcome=LOW,
+            reason="The closest passage does not mention {what}, so it may not answer for it.",
+        ),
+        AcronymUnmentioned(
+            name="acronym_unmentioned",
             outcome=LOW,
             reason="The closest passage does not mention {what}, so it may not answer for it.",
         ),

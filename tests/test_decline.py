@@ -161,6 +161,15 @@ def test_a_place_the_passage_never_names_lowers_confidence(searcher) -> None:  #
     assert searcher.ask("How many cannabis factories were found in London?").confidence == "high"
 
 
+def test_an_acronym_the_passage_never_names_lowers_confidence(searcher: Searcher) -> None:
+    """The reconviction paragraph gives rates for one kind of order; asked of the other kind, it is
+    the closest passage, not a confident answer."""
+    result = searcher.ask("What is the reconviction rate for offenders on DRRs?")
+    assert result.answered and result.confidence == "low" and result.rule == "acronym_unmentioned"
+    assert "DRRs" in result.reason
+    assert searcher.ask("What were the two-year reconviction rates for DTTO offenders?").confidence == "high"
+
+
 def test_what_a_reader_wants_to_do_something_about_is_asked() -> None:
     from qa.query import asked_words
 

@@ -105,7 +105,7 @@ def test_holdout_targets(searcher: Searcher) -> None:
     assert report.answerable_declined <= 0.025  # 0.021
     assert report.offtopic_declined >= 0.655  # 0.655 (the rest mostly answered as only the closest)
     assert report.answerable_high >= 0.88  # 0.882
-    assert report.offtopic_high <= 0.25  # 0.250 (batch 12's near-domain: 0.40 high); target 0.15 not met
+    assert report.offtopic_high <= 0.24  # 0.239 (batch 12's near-domain: 0.40 high); target 0.15 not met
 
 
 def test_ablation_rows_end_at_the_defaults(searcher: Searcher) -> None:
