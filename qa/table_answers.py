@@ -197,6 +197,15 @@ def _column_stems(column: Column) -> tuple[str, ...]:
     return tuple(_stems(column.label))
 
 
+def named_columns(table: Table, stems: Sequence[str]) -> list[Column]:
+    """Every value column the question's words name (any share of its words), in table order."""
+    return [
+        column
+        for column in table.value_columns
+        if (words := _column_stems(column)) and _matches(words, stems) > 0
+    ]
+
+
 def best_column(table: Table, stems: Sequence[str]) -> Column | None:
     """The value column the question's words name best (share of the column's words matched);
     with no column named, the only value column; else None (which one is unclear)."""
@@ -423,6 +432,23 @@ def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
     return _answer(table, text, rows, f"rows with {condition}")
 
 
+def _meeting_each(table: Table, columns: list[Column], ask: Ask) -> TableAnswer:
+    """'Which districts had three closures and three arrests': rows meeting the condition in every
+    named column; a blank or a word cell in any of them does not meet it."""
+    words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
+    number = ask.number or 0.0
+    values = [_values(table, column) for column in columns]
+    numbers = [dict(v.numbers) for v in values]
+    rows = [
+        row for row in table.data_rows if all(row in found and test(found[row], number) for found in numbers)
+    ]
+    condition = " and ".join(f"{c.label} {words} {_shown(number)}".replace("  ", " ") for c in columns)
+    listed = f": {'; '.join(table.row_text(row) for row in rows)}" if rows else ""
+    notes = "".join(_notes(v) for v in values)
+    text = f"{len(rows)} of {_of_rows(table)} had {condition}{listed}.{notes}"
+    return _answer(table, text, rows, f"rows with {condition}")
+
+
 def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswer:
     text = "; ".join(table.row_text(row) for row in rows) + "."
     if column is not None and len(rows) == 2:
@@ -498,6 +524,10 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         return _missing(table, column)  # blanks in whichever column has them, if none is named
     if ask is not None and ask.operation == "text":
         return _text_cells(table)
+    if column is None and ask is not None and (ask.operation, ask.inclusive) in _CONDITIONS:
+        named = named_columns(table, [s for s in stems if not _names_row(s, rows)])
+        if len(named) >= 2 and not excluded:
+            return _meeting_each(table, named, ask)
     if ask is None or ask.operation == "compare" or column is None:
         return None
     kept = [row for row in table.data_rows if row not in excluded] if excluded else None

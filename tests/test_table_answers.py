@@ -283,3 +283,11 @@ def test_a_request_to_compare_rows_is_computed(searcher: Searcher) -> None:
     result = searcher.ask("Compare Hackney and Southwark on crackhouses closed")
     assert result.answered and result.confidence == "high" and result.table is not None
     assert "Hackney" in result.table.text and "Southwark" in result.table.text
+
+
+def test_a_condition_on_two_named_columns_holds_in_both(crackhouses: Table) -> None:
+    question = "Which boroughs had three closure orders granted and three crackhouses closed?"
+    answer = _ask(question, crackhouses)
+    assert answer.rows == ("Brent", "Southwark", "Tower Hamlets")
+    assert "Closure order granted exactly 3 and Crackhouse closed exactly 3" in answer.text
+    assert "Brent: Closure order granted 3, Crackhouse closed 3" in answer.text
