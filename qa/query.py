@@ -289,11 +289,14 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     asked = in_report_terms(asked)  # 'cops' is asked as 'police officers'
     words: list[str] = []
     after_someone = False
+    counting = match is not None and match.re is _COUNTED
     for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
         if word in STOPWORDS or word in _ADVERBS or word in _PREPOSITIONS or len(words) == limit:
             break
         if after_someone and word.endswith("ing"):
             continue  # "is anyone selling fake tickets": what they do it to is asked about
+        if counting and words and _is_participle(word):
+            break  # "how many districts recorded none": what did it is counted, not the doing
         after_someone = not words and word in _SOMEONE
         if word not in _MEASURE_WORDS and word not in GENERAL_WORDS and word not in QUALIFIERS:
             words.append(word)

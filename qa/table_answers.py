@@ -449,8 +449,10 @@ def _meeting_each(table: Table, columns: list[Column], ask: Ask) -> TableAnswer:
     return _answer(table, text, rows, f"rows with {condition}")
 
 
-def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswer:
+def _compare(table: Table, rows: list[Row], column: Column | None, ask: Ask | None = None) -> TableAnswer:
     text = "; ".join(table.row_text(row) for row in rows) + "."
+    if column is not None and ask is not None and ask.operation in {"most", "least"}:
+        text += _extreme_of(table, rows, column, most=ask.operation == "most")
     if column is not None and len(rows) == 2:
         first, second = (row.cells[table.value_columns.index(column)] for row in rows)
         if first.value is not None and second.value is not None and first.value != second.value:
@@ -458,6 +460,18 @@ def _compare(table: Table, rows: list[Row], column: Column | None) -> TableAnswe
             gap = _shown(abs(first.value - second.value))
             text += f" {higher.name} has {gap} more {column.label}."
     return _answer(table, text, rows, "compare " + " and ".join(row.name for row in rows))
+
+
+def _extreme_of(table: Table, rows: list[Row], column: Column, *, most: bool) -> str:
+    """'Of these, Northtown has the most X (12).': among the named rows, by their own figures."""
+    values = _values(table, column, rows).numbers
+    if len(values) < 2:
+        return ""
+    best = max(value for _, value in values) if most else min(value for _, value in values)
+    leaders = [row.name for row, value in values if value == best]
+    word = "most" if most else "least"
+    who = leaders[0] + " has" if len(leaders) == 1 else " and ".join(leaders) + " have"
+    return f" Of these, {who} the {word} {column.label} ({_shown(best)})."
 
 
 def _answer(
@@ -506,7 +520,7 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
     if len(rows) >= 2 and ask is not None and ask.operation == "total" and column is not None:
         return _total_of(table, _values(table, column, rows))
     if len(rows) >= 2:
-        return _compare(table, rows, column)
+        return _compare(table, rows, column, ask)
     if len(rows) == 1 and (ask is None or ask.operation not in _OVER_ROWS):
         answer = _answer(
             table, table.row_text(rows[0]) + ".", rows, f"values of {rows[0].name}", aggregate=False

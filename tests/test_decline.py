@@ -211,6 +211,7 @@ def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
 
     assert asked_words("weed farms in houses - how many found in london") == []  # counted thing unsaid
     assert asked_words("how many seized drugs were destroyed") == ["seized", "drugs"]
+    assert asked_words("how many districts recorded no closures") == ["districts"]  # not the doing
     assert asked_words("is anyone cooking crystal meth") == ["methamphetamine"]  # not who, nor 'cooking'
     assert asked_words("what's the slogan of the scheme") == ["scheme"]  # a slogan is a name
     assert expected_answer("When do offenders usually start?") == ""  # a time of life, not a date

@@ -228,19 +228,19 @@ def test_a_name_only_another_report_uses_does_not_let_a_passage_answer(library: 
 
 
 def test_library_holdout_floors(library_searcher: Searcher) -> None:
-    """Regression floors on the hold-out halves of blind library batches 1 to 5 (docs/library.md),
+    """Regression floors on the hold-out halves of blind library batches 1 to 6 (docs/library.md),
     at what they measure; a citation counts only when its report and paragraph both match."""
     from qa.evaluate import evaluate, load_questions
 
     questions = load_questions(DATA_DIR / "library.questions.holdout.jsonl")
     across = evaluate(library_searcher, questions, "library hold-out")
-    assert across.answerable >= 250 and across.offtopic >= 50
-    assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.92  # 0.789 / 0.926 measured
-    # 0.098 measured ('who chairs / was appointed' asking for a person turned two wrong confident
+    assert across.answerable >= 300 and across.offtopic >= 60
+    assert across.recall_at_1 >= 0.78 and across.recall_at_3 >= 0.925  # 0.783 / 0.931 measured
+    # 0.089 measured ('who chairs / was appointed' asking for a person turned two wrong confident
     # answers into declines, and took an off-topic and a near-domain question from high).
-    assert across.answerable_declined <= 0.10
+    assert across.answerable_declined <= 0.09
     scoped = evaluate(library_searcher, questions, "library hold-out, scoped", scoped=True)
-    assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.809 / 0.965 measured
+    assert scoped.recall_at_1 >= 0.80 and scoped.recall_at_3 >= 0.96  # 0.806 / 0.967 measured
 
 
 def test_a_summary_gives_way_to_the_paragraph_it_restates(library_searcher: Searcher) -> None:
@@ -308,3 +308,23 @@ def test_a_year_only_one_report_speaks_of_is_answered_from_it(library_searcher: 
     result = library_searcher.ask("When and where was the 2003 APA Annual Conference?")
     assert result.answered
     assert result.hits[0].passage.doc.startswith("2003-10-03_the-apa-annual-conference")
+
+
+def test_every_gold_citation_of_the_question_sets_is_a_parsed_passage(library_searcher: Searcher) -> None:
+    """Question sets name passages by the parser's ids: a gold id the parser no longer gives (the
+    stale ids that once cost 22 library questions) fails here, not silently in the figures."""
+    import json
+
+    corpus = library_searcher.corpus
+    files = [
+        "questions.jsonl",
+        "questions.holdout.jsonl",
+        "library.questions.jsonl",
+        "library.questions.holdout.jsonl",
+    ]
+    for name in files:
+        for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            doc = row.get("doc") or SEED
+            for paragraph in row["gold"]:
+                assert corpus.get(doc, paragraph) is not None, (name, row["q"], doc, paragraph)

@@ -291,3 +291,9 @@ def test_a_condition_on_two_named_columns_holds_in_both(crackhouses: Table) -> N
     assert answer.rows == ("Brent", "Southwark", "Tower Hamlets")
     assert "Closure order granted exactly 3 and Crackhouse closed exactly 3" in answer.text
     assert "Brent: Closure order granted 3, Crackhouse closed 3" in answer.text
+
+
+def test_the_most_among_named_rows_is_said(crackhouses: Table) -> None:
+    answer = _ask("Out of Hackney, Newham and Southwark, which closed the most crackhouses?", crackhouses)
+    assert answer.rows == ("Hackney", "Newham", "Southwark")
+    assert answer.text.endswith("Of these, Newham has the most Crackhouse closed (10).")
