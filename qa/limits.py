@@ -74,7 +74,10 @@ class BodyLimit:
             await send_error(send, 413, self._too_large)
             return
         try:
-            body = await asyncio.wait_for(self._read(receive), self.timeout)
+            # asyncio.timeout, not wait_for: wait_for ran the read as a task of its own, one more
+            # task and event-loop turn for every request (the body is most often there already).
+            async with asyncio.timeout(self.timeout):
+                body = await self._read(receive)
         except TimeoutError:
             await send_error(send, 408, f"the request body did not arrive within {self.timeout:g} s")
             return

@@ -345,6 +345,26 @@ def _refused(port: int) -> bool:
     return False
 
 
+def test_expect_continue_heads_and_keep_alive_still_work(hard_server: Server) -> None:
+    """The response's head is held to go out with its body (qa/serve.py): a '100 Continue' is not
+    held, a response with no body (HEAD) is sent whole, and the connection serves the next one."""
+    body = json.dumps({"question": "What is the CDTB?"}).encode()
+    with connect(hard_server) as sock:
+        sock.sendall(ask_head(len(body))[:-2] + b"Expect: 100-continue\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue\r\n")  # before any body is sent
+        sock.sendall(body)
+        status, _, answer = read_response(sock)
+        assert status == 200 and json.loads(answer)["citations"]
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 ")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        status, _, health = read_response(sock)
+        assert status == 200 and json.loads(health)["status"] == "ok"
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(hard_server: Server) -> None:
     question = "How many cannabis factories were found in London?"
     body = json.dumps({"question": question}).encode()

@@ -279,3 +279,44 @@ def test_serve_says_ready_exactly_when_healthz_turns_200(settings: Settings, sea
     assert "Application startup complete" not in log and "Uvicorn running on" not in log
     assert not [line for line in log.splitlines() if line.startswith("DEBUG")], log
     assert "Loading weights" not in log
+
+
+class _Transport:
+    """Records the writes a response cycle makes."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_response_head_goes_out_with_its_body_in_one_write() -> None:
+    from qa.serve import HeadWithBody
+
+    transport = _Transport()
+    cycle = HeadWithBody(transport)  # type: ignore[arg-type]
+    cycle.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the client awaits it: written at once
+    cycle.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.write(b"{}")
+    cycle.write(b"HTTP/1.1 is in the body")  # the head was written: anything later is body
+    assert transport.writes[1:] == [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+        b"HTTP/1.1 is in the body",
+    ]
+    assert not cycle.is_closing()  # anything else is the connection's transport
+
+    closing = _Transport()
+    cycle = HeadWithBody(closing)  # type: ignore[arg-type]
+    cycle.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 9\r\n\r\n")
+    cycle.close()  # a response given up after its head: the head still goes out, then the close
+    assert closing.writes == [b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 9\r\n\r\n"]
+    assert closing.closed

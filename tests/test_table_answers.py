@@ -297,3 +297,30 @@ def test_the_most_among_named_rows_is_said(crackhouses: Table) -> None:
     answer = _ask("Out of Hackney, Newham and Southwark, which closed the most crackhouses?", crackhouses)
     assert answer.rows == ("Hackney", "Newham", "Southwark")
     assert answer.text.endswith("Of these, Newham has the most Crackhouse closed (10).")
+
+
+def test_a_table_printed_the_same_in_several_reports_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a table answers depends on its text: copies in other reports are not asked again
+    once one found nothing, a different table still is, and an answer cites its own report."""
+    from qa import table_answers
+    from qa.corpus import Passage
+
+    def table(doc: str, text: str = SEIZURES_TEXT) -> Passage:
+        return Passage(id="table-2", doc=doc, kind="table", section="", heading="", text=text)
+
+    other = "Table 3: Detection rates\nOffence Detection rate\nBurglary 12.5%\nRobbery 20%"
+    ranked = [table("report-a"), table("report-b"), table("report-c", other), table("report-d")]
+    asked: list[str] = []
+    real = table_answers.answer_question
+
+    def counted(question: str, table: Table, *, leading: bool = False) -> TableAnswer | None:
+        asked.append(table.doc)
+        return real(question, table, leading=leading)
+
+    monkeypatch.setattr(table_answers, "answer_question", counted)
+    assert table_answers.answer_from_tables("Who was the keynote speaker?", ranked) is None
+    # report-a's copy leads (asked as such); report-b's is asked as a later one; report-d's is not.
+    assert asked == ["report-a", "report-b", "report-c"]
+    asked.clear()
+    answer = table_answers.answer_from_tables("Which region had the most heroin seizures?", ranked[1:])
+    assert answer is not None and answer.doc == "report-b" and asked == ["report-b"]
