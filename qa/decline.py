@@ -16,7 +16,7 @@ from qa.features import CorpusFeatures, common_stems, counted_stems, folded
 from qa.index import Embedder, Encoded
 from qa.kinds import KIND_NAMES, holds_kind
 from qa.query import OPEN_END, Query, QueryAnalyzer
-from qa.text import singular_acronyms, tokenize, years_in
+from qa.text import MONTH_NAMES, months_in, singular_acronyms, tokenize, years_in
 from qa.thesaurus import report_terms
 
 DECLINED, HIGH, LOW = "declined", "high", "low"
@@ -165,6 +165,12 @@ class Reader:
         passage, year = self.analyzer.corpus.passages[position], self._report_year(position)
         return [years_in(span.text, year) for span in passage_spans(passage) if holds_kind(span.text, kind)]
 
+    def report_months(self, position: int) -> set[int]:
+        """The months the passage's report is dated and met in."""
+        corpus = self.analyzer.corpus
+        report = corpus.report_of(corpus.passages[position])
+        return {day.month for day in (report.date, report.meeting_date) if day is not None}
+
     def _report_year(self, position: int) -> int | None:
         corpus = self.analyzer.corpus
         dated = corpus.report_of(corpus.passages[position]).date
@@ -202,6 +208,9 @@ class Rule(ABC):
     # of what one passage lacks and the next may hold (a figure, a date), not of the question itself.
     runner_up_may_answer: bool = False
     runner_up_reach: tuple[str, str] = ("runner_up_max_gap", "runner_up_depth")  # thresholds: gap, depth
+    # Whether its doubt is of the period the passage speaks of, which an answer computed over a
+    # table keeps (a doubt of the match, a computed answer settles).
+    doubts_period: bool = False
     threshold: ClassVar[str | None] = None  # the DeclineThresholds field it reads
 
     @abstractmethod
@@ -294,17 +303,18 @@ class NameElsewhere(Rule):
 
 @dataclass(frozen=True, kw_only=True)
 class AcronymUnmentioned(Rule):
-    """An acronym the question names ('the XPR scheme') that the closest passage never mentions,
-    by itself or its expansion: the passage may speak of a sibling thing ('the ZPR scheme')."""
+    """An acronym the question names ('the XPR scheme', 'XPRs') and the passage's report prints,
+    that the passage never mentions, by itself or its expansion: it may speak of a sibling thing
+    ('the ZPR scheme')."""
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
-        words = reader.words_around(evidence.position)
-        everywhere = reader.about(reader.analyzer.corpus.passages[evidence.position].doc)
+        doc = reader.analyzer.corpus.passages[evidence.position].doc
+        words, everywhere = reader.words_around(evidence.position), reader.about(doc)
         missing = []
-        for name in evidence.query.names:
+        for name in acronyms_in(evidence.query.question):
             acronym = singular_acronyms(name)
-            if not (acronym.isupper() and len(acronym) >= 2):
-                continue
+            if not reader.analyzer.writes(doc, acronym):
+                continue  # initials the report never prints: its passages say the name in full
             forms = _forms(acronym)
             if forms <= words or forms <= everywhere:
                 continue
@@ -312,6 +322,13 @@ class AcronymUnmentioned(Rule):
                 continue
             missing.append(name)
         return listed(missing)
+
+
+def acronyms_in(question: str) -> list[str]:
+    """The acronyms a question uses, singular or plural ('XPR', 'XPRs'); none in a shouted one."""
+    if question.isupper():
+        return []
+    return list(dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9]+s?\b", question)))
 
 
 def _forms(name: str) -> frozenset[str]:
@@ -328,6 +345,23 @@ class OtherYears(Rule):
         if not years or reader.speaks_of(evidence.position, years):
             return ""
         return years_text(years)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OtherMonths(Rule):
+    """The question asks about months ('in April') and the passage names only others ('July to
+    September'): its figures may be of another period. A passage naming no month passes, and so
+    does the month its report is dated (or met) in."""
+
+    def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
+        asked = months_in(evidence.query.text)  # without the words that named a report
+        if not asked:
+            return ""
+        given = months_in(evidence.text)
+        # The report's own month, like its year, is spoken of wherever it says nothing else.
+        if not given or asked & (given | reader.report_months(evidence.position)):
+            return ""
+        return listed([MONTH_NAMES[month - 1].title() for month in sorted(asked)])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -443,6 +477,12 @@ def default_rules() -> tuple[Rule, ...]:
             reason="The closest passage does not mention {what}, so it may not answer for it.",
         ),
         OtherYears(name="other_years", reason="The closest passage says nothing about {what}."),
+        OtherMonths(
+            name="other_months",
+            outcome=LOW,
+            doubts_period=True,
+            reason="The closest passage speaks of other months than {what}, so it may not answer for them.",
+        ),
         Unmentioned(name="unmentioned", reason="The closest passage never mentions {what}."),
         Uncounted(
             name="uncounted",
@@ -459,6 +499,7 @@ def default_rules() -> tuple[Rule, ...]:
         FigureOtherYear(
             name="figure_other_year",
             outcome=LOW,
+            doubts_period=True,
             reason="The closest passage gives figures for years other than {what}, so it may not answer it.",
         ),
         NoPlace(
@@ -555,6 +596,10 @@ class DeclinePolicy:
                 # asks for, and this one holds it.
                 return evidence, Verdict(answered=True, confidence=LOW, reason=RUNNER_UP, rule=verdict.rule)
         return first, verdict
+
+    def doubts_period(self, name: str) -> bool:
+        """Does the rule of this name doubt the period a passage speaks of?"""
+        return any(rule.name == name and rule.doubts_period for rule in self.rules)
 
     def _rule(self, name: str) -> Rule:
         return next(rule for rule in self.rules if rule.name == name)

@@ -74,8 +74,9 @@ class BodyLimit:
             await send_error(send, 413, self._too_large)
             return
         try:
-            # asyncio.timeout, not wait_for: wait_for ran the read as a task of its own, one more
-            # task and event-loop turn for every request (the body is most often there already).
+            # asyncio.timeout, not wait_for: before Python 3.12 wait_for ran the read as a task of
+            # its own, one more task and event-loop turn for every request (the body is most often
+            # there already).
             async with asyncio.timeout(self.timeout):
                 body = await self._read(receive)
         except TimeoutError:

@@ -235,12 +235,12 @@ GENERAL_WORDS = frozenset(
     "done going point points lot lots something anything everything example examples instance instances "
     "detail details anyone anybody someone somebody everyone everybody".split()
 )
-# Words that rank or size what is asked about without naming it: "what is the main hurdle" asks
-# about the hurdle, and "the lowest estimate" is read from a passage giving a range.
+# Words that rank what is asked about without naming it: "what is the main hurdle" asks about the
+# hurdle, and "the lowest estimate" is read from a passage giving a range. Words that tell a thing
+# from its kin ("primary schools", "minor injuries", "small businesses") are not among them.
 QUALIFIERS = frozenset(
-    "main basic key primary principal major minor overall general specific particular exact precise "
-    "actual real whole entire proper solid small big large huge little tiny lowest highest biggest "
-    "smallest largest greatest least most best worst".split()
+    "main basic overall exact precise actual lowest highest biggest smallest largest greatest least "
+    "most best worst".split()
 )
 # A request's own verb names no thing: "compare X and Y", "summarise ...".
 _COMMAND = re.compile(r"^\W*(?:please\s+)?(?:compare|contrast|summari[sz]e|outline)\b\s*", re.I)
@@ -290,15 +290,16 @@ def asked_words(question: str, limit: int = 3) -> list[str]:
     words: list[str] = []
     after_someone = False
     counting = match is not None and match.re is _COUNTED
-    for word in re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked)):
+    tokens = re.findall(r"[a-z0-9][a-z0-9\-]*", normalise(asked))
+    for position, word in enumerate(tokens):
         if word in STOPWORDS or word in _ADVERBS or word in _PREPOSITIONS or len(words) == limit:
             break
         if after_someone and word.endswith("ing"):
             continue  # "is anyone selling fake tickets": what they do it to is asked about
-        if counting and words and _is_participle(word):
+        if counting and words and _is_verb_after_subject(tokens[position:]):
             break  # "how many districts recorded none": what did it is counted, not the doing
         after_someone = not words and word in _SOMEONE
-        if word not in _MEASURE_WORDS and word not in GENERAL_WORDS and word not in QUALIFIERS:
+        if word not in _MEASURE_WORDS and word not in GENERAL_WORDS and not _qualifies(word, question):
             words.append(word)
     if match is not None and match.re is _COUNTED and len(words) == 1 and _is_participle(words[0]):
         return []  # "how many (were) found": the thing counted is left unsaid
@@ -312,8 +313,30 @@ _IRREGULAR_PARTICIPLES = frozenset(
 )
 
 
+def _is_verb_after_subject(tokens: list[str]) -> bool:
+    """'recorded none', 'attended the meeting', 'closed' at the end: a participle where a verb
+    stands (before nothing, a stop word, a number or none/any), not one that qualifies the next
+    word ('drug related deaths', 'police recorded crimes')."""
+    following = tokens[1] if len(tokens) > 1 else ""
+    return _is_participle(tokens[0]) and (
+        not following or following in STOPWORDS or following in _NO_OR_ANY or following[0].isdigit()
+    )
+
+
+_NO_OR_ANY = frozenset("no none any nothing zero".split())
+
+
+def _qualifies(word: str, question: str) -> bool:
+    """A ranking word ('the main hurdle') as the question writes it: in capitals it is part of a
+    name ('Best Value')."""
+    return word in QUALIFIERS and re.search(rf"\b{re.escape(word)}\b", question) is not None
+
+
 def _is_participle(word: str) -> bool:
-    return word in _IRREGULAR_PARTICIPLES or (word.endswith("ed") and len(word) > 4)
+    if word in _IRREGULAR_PARTICIPLES or word == "agreed":
+        return True
+    # "speed", "need", "hundred" end in -ed and are no participles.
+    return word.endswith("ed") and len(word) > 4 and not word.endswith(("eed", "dred"))
 
 
 def predicate_words(question: str, limit: int = 3) -> list[str]:
@@ -322,7 +345,7 @@ def predicate_words(question: str, limit: int = 3) -> list[str]:
     match = _YES_NO.search(question)
     if match is None or _COUNTED.search(question) or _ATTRIBUTE.search(question):
         return []
-    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS | QUALIFIERS
+    skipped = STOPWORDS | _ADVERBS | _MEASURE_WORDS | GENERAL_WORDS
     words = [w for w in re.findall(r"[a-z][a-z\-]+", in_report_terms(normalise(match.group(1))))]
     content = [w for w in words if w not in skipped and len(w) > 2]
     return content[1 : 1 + limit]  # the first is the subject
@@ -654,6 +677,10 @@ class QueryAnalyzer:
             if (is_year or is_name) and word.lower() not in nicknames:
                 names.append(word.removesuffix("'s"))
         return names
+
+    def writes(self, doc: str, word: str) -> bool:
+        """Does one report of the library print this word (any case) itself?"""
+        return word.lower() in self._vocabulary_of(doc)[0]
 
     def unknown_in(self, doc: str, names: list[str]) -> list[str]:
         """The names one report of the library never uses (its own words, stems and acronyms)."""

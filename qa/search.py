@@ -236,13 +236,27 @@ class Searcher:
         if not (leads or computed.aggregate and not (not result.answered and named)):
             return None
         position, score = next((p, s) for p, s in ranked if computed.is_from(self.corpus.passages[p]))
+        verdict = None
         if computed.aggregate and not leads:
-            table = self._evidence(query, encoded, position, score)
-            if not self.config.declines.judge(self.reader, table).answered:
+            verdict = self.config.declines.judge(self.reader, self._evidence(query, encoded, position, score))
+            if not verdict.answered:
                 return None
         table_hit = replace(self._hit(position, score, ranking, query), span=computed.span)
         hits = [table_hit, *(hit for hit in result.hits if not computed.is_from(hit.passage))][:k]
         if computed.aggregate:
+            # Computed from the table, so sure of its arithmetic; but a table of another period
+            # than the one asked about stays only the closest the report comes.
+            judged = verdict or result
+            if judged.confidence == LOW and self.config.declines.doubts_period(judged.rule):
+                return Result(
+                    question=query.question,
+                    answered=True,
+                    confidence=LOW,
+                    hits=hits,
+                    table=computed,
+                    reason=judged.reason,
+                    rule=judged.rule,
+                )
             return Result(question=query.question, answered=True, confidence=HIGH, hits=hits, table=computed)
         if computed.not_given:  # the row is there, the figure asked for is blank: not given, not 0
             reason = f"The table gives no figure for {computed.not_given}: it is left blank."

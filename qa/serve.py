@@ -114,24 +114,27 @@ class HeadWithBody:
     goes out with the body's first bytes, in one write. uvicorn writes them apart: two sends and
     two TCP segments, and on loopback the kernel delivers each in the server's send and wakes the
     client twice (a cached answer at c=1: ~0.2 ms of ~1.4). uvicorn writes every response but a
-    HEAD's a body after its head (b"" when empty), and closing flushes a head never followed.
+    HEAD's a body after its head (b"" when empty), in the same event-loop turn for every response
+    this service gives (none streams), and closing flushes a head never followed.
     Everything else goes to the connection's transport as it is."""
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._head = b""
-        self._head_written = False
+        self._head_seen = False
 
     def write(self, data: bytes) -> None:
         # The response's head is the first write but a "100 Continue" (which the client awaits).
-        if not self._head_written and data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
-            self._head, self._head_written = data, True  # held until its body
+        if not self._head_seen and data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self._head, self._head_seen = data, True  # held until its body
             return
         self.flush(data)
 
     def flush(self, data: bytes = b"") -> None:
         head, self._head = self._head, b""
-        if head or data:
+        # A client gone before the body: uvicorn closed the transport, and writing to a closed
+        # uvloop transport raises (closing twice, as uvicorn may on an error path, must not).
+        if (head or data) and not self._transport.is_closing():
             self._transport.write(head + data)
 
     def close(self) -> None:

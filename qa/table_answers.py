@@ -76,8 +76,6 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("below", rf"\bat\s+most\s+{_N}\b|\b{_N}\s+or\s+(?:fewer|less)\b", True),
     ("below", rf"\b(?:fewer|less|lower|smaller)\s+than\s+{_N}\b", False),
     ("below", rf"\b(?:under|below)\s+{_N}\b", False),
-    # "which districts had three closures": a count given plainly is that count exactly.
-    ("equal", rf"\b(?:had|has|have|got|recorded|saw|with)\s+{_N}\s+(?!or\b|per\b|%)[a-z]", False),
     (
         "text",
         r"\b(?:(?:not|n't|aren't|isn't)\s+(?:\w+\s+)?(?:a\s+)?(?:number|numbers|numeric|figures?)"
@@ -96,6 +94,15 @@ _ASKS: tuple[tuple[str, str, bool], ...] = (
     ("most", r"\b(?:most|highest|largest|greatest|biggest|maximum|max|top|leading)\b", False),
     ("least", r"\b(?:least|fewest|lowest|smallest|minimum|min|bottom)\b", False),
     ("total", r"\b(?:total|totals|altogether|in all|all together|combined|sum|overall|add up)\b", False),
+    # "which districts had three closures": a count given plainly is that count exactly (last, so
+    # "the most" or "the total" of such rows is still what is asked); not a year, a share, a
+    # multiple or a magnitude ("had 2005 figures", "had one of the most", "had 3 times more").
+    (
+        "equal",
+        rf"\b(?:had|has|have|got|recorded|saw)\s+(?!(?:1[89]|20)\d\d\b){_N}\s+"
+        r"(?!(?:or|of|to|times|per|percent|million|thousand|billion|bn|years?|months?)\b)[a-z]",
+        False,
+    ),
 )
 _HOW_MANY = re.compile(r"\bhow (?:many|much)\b|\bwhat (?:number|amount)\b", re.I)
 _HOW_MANY_OF = re.compile(r"\bhow many (\w+)", re.I)  # "how many districts ...": what is counted
@@ -289,14 +296,16 @@ def _values(table: Table, column: Column, rows: Sequence[Row] | None = None) -> 
     return _Values(column, numbers, blank, text)
 
 
-def _notes(values: _Values) -> str:
-    """Blanks 'not given' and text cells as printed, left out (an answer never reads them as 0)."""
+def _notes(values: _Values, *, labelled: bool = False) -> str:
+    """Blanks 'not given' and text cells as printed, left out (an answer never reads them as 0);
+    `labelled`: text cells name their column (an answer over several columns)."""
     notes = []
     if values.blank:
         notes.append(f"{values.column.label} not given for {_names(values.blank)}.")
     if values.text:
         printed = ", ".join(f'{row.name} "{cell.text}"' for row, cell in values.text)
-        notes.append(f"Not a number, so left out: {printed}.")
+        which = f"{values.column.label} not" if labelled else "Not"
+        notes.append(f"{which} a number, so left out: {printed}.")
     return (" " + " ".join(notes)) if notes else ""
 
 
@@ -432,19 +441,45 @@ def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
     return _answer(table, text, rows, f"rows with {condition}")
 
 
-def _meeting_each(table: Table, columns: list[Column], ask: Ask) -> TableAnswer:
-    """'Which districts had three closures and three arrests': rows meeting the condition in every
-    named column; a blank or a word cell in any of them does not meet it."""
-    words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
-    number = ask.number or 0.0
-    values = [_values(table, column) for column in columns]
-    numbers = [dict(v.numbers) for v in values]
-    rows = [
-        row for row in table.data_rows if all(row in found and test(found[row], number) for found in numbers)
-    ]
-    condition = " and ".join(f"{c.label} {words} {_shown(number)}".replace("  ", " ") for c in columns)
+def conditions_by_column(question: str, table: Table) -> list[tuple[Column, Ask]] | None:
+    """'had three X and more than five Y': one condition per clause joined by 'and', each naming
+    its own column alone; None unless every clause does (an 'or', a 'but', a clause with no
+    condition or no column of its own, or two clauses on one column: which is meant is unclear)."""
+    text = normalise(question)
+    if re.search(r"\b(?:or|but)\b", text):
+        return None
+    clauses = re.split(r"\s+and\s+", text)
+    if len(clauses) < 2:
+        return None
+    found: list[tuple[Column, Ask]] = []
+    for position, clause in enumerate(clauses):
+        ask = read_ask(clause)
+        if ask is None and position > 0 and (bare := re.match(rf"\s*{_N}\s+[a-z]", clause)):
+            ask = Ask("equal", _number(bare.group(1)))  # "... and three arrests": the verb is shared
+        columns = named_columns(table, _stems(clause))
+        if ask is None or (ask.operation, ask.inclusive) not in _CONDITIONS or len(columns) != 1:
+            return None
+        found.append((columns[0], ask))
+    return found if len({column.label for column, _ in found}) == len(found) else None
+
+
+def _meeting_each(table: Table, conditions: list[tuple[Column, Ask]]) -> TableAnswer:
+    """'Which districts had three closures and more than five arrests': rows meeting each column's
+    own condition; a blank or a word cell in any of them does not meet it."""
+    meets = []
+    phrases = []
+    for column, ask in conditions:
+        words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
+        number = ask.number or 0.0
+        found = dict(_values(table, column).numbers)
+        meets.append(
+            lambda row, found=found, test=test, number=number: row in found and test(found[row], number)
+        )
+        phrases.append(f"{column.label} {words} {_shown(number)}".replace("  ", " "))
+    rows = [row for row in table.data_rows if all(meet(row) for meet in meets)]
+    condition = " and ".join(phrases)
     listed = f": {'; '.join(table.row_text(row) for row in rows)}" if rows else ""
-    notes = "".join(_notes(v) for v in values)
+    notes = "".join(_notes(_values(table, column), labelled=True) for column, _ in conditions)
     text = f"{len(rows)} of {_of_rows(table)} had {condition}{listed}.{notes}"
     return _answer(table, text, rows, f"rows with {condition}")
 
@@ -464,14 +499,17 @@ def _compare(table: Table, rows: list[Row], column: Column | None, ask: Ask | No
 
 def _extreme_of(table: Table, rows: list[Row], column: Column, *, most: bool) -> str:
     """'Of these, Northtown has the most X (12).': among the named rows, by their own figures."""
-    values = _values(table, column, rows).numbers
+    named = _values(table, column, rows)
+    values = named.numbers
     if len(values) < 2:
         return ""
     best = max(value for _, value in values) if most else min(value for _, value in values)
     leaders = [row.name for row, value in values if value == best]
     word = "most" if most else "least"
     who = leaders[0] + " has" if len(leaders) == 1 else " and ".join(leaders) + " have"
-    return f" Of these, {who} the {word} {column.label} ({_shown(best)})."
+    # A named row with a blank or a word cell is not ranked: said, never read as 0.
+    these = "these" if len(values) == len(rows) else "those with a figure"
+    return f" Of {these}, {who} the {word} {column.label} ({_shown(best)}).{_notes(named)}"
 
 
 def _answer(
@@ -538,10 +576,8 @@ def answer_question(question: str, table: Table, *, leading: bool = False) -> Ta
         return _missing(table, column)  # blanks in whichever column has them, if none is named
     if ask is not None and ask.operation == "text":
         return _text_cells(table)
-    if column is None and ask is not None and (ask.operation, ask.inclusive) in _CONDITIONS:
-        named = named_columns(table, [s for s in stems if not _names_row(s, rows)])
-        if len(named) >= 2 and not excluded:
-            return _meeting_each(table, named, ask)
+    if not rows and not excluded and (conditions := conditions_by_column(question, table)):
+        return _meeting_each(table, conditions)
     if ask is None or ask.operation == "compare" or column is None:
         return None
     kept = [row for row in table.data_rows if row not in excluded] if excluded else None

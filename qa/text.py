@@ -157,3 +157,31 @@ def years_in(text: str, present: int | None = None) -> set[int]:
         for first in _SINCE_YEAR.findall(text):
             years.update(range(int(first), present + 1))
     return years
+
+
+# A month as written in a report or a question: 'July', 'Sept', 'Jul' (capitalised: 'may' is a verb).
+_MONTH_WORD = r"\b((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*)\b"
+_MONTH_NAME = re.compile(_MONTH_WORD)
+_MONTH_SPAN = re.compile(
+    rf"(?:between\s+{_MONTH_WORD}(?:\s+{YEAR})?\s+and|{_MONTH_WORD}(?:\s+{YEAR})?\s*(?:-|–|to|until|till))"
+    rf"\s*{_MONTH_WORD}"
+)
+
+
+def months_in(text: str) -> frozenset[int]:
+    """The months a text names (1-12), each month of a span included: 'July to September' -> 7, 8, 9."""
+    months = {_month_number(name) for name in _MONTH_NAME.findall(text)} - {0}
+    for between, first, last in _MONTH_SPAN.findall(text):
+        start, end = _month_number(between or first), _month_number(last)
+        if start and end:
+            months.update(range(start, end + 1) if start <= end else [*range(start, 13), *range(1, end + 1)])
+    return frozenset(months)
+
+
+def _month_number(name: str) -> int:
+    """'Sept' -> 9; 0 for a word that only starts like a month ('Marks', 'Mayor')."""
+    lowered = name.lower()
+    for number, month in enumerate(MONTH_NAMES, start=1):
+        if month.startswith(lowered) and len(lowered) >= 3:
+            return number
+    return 0

@@ -255,3 +255,12 @@ def test_missing_seeds_folder_is_a_clear_error(tmp_path) -> None:  # noqa: ANN00
         Corpus.from_seeds(tmp_path / "absent")
     with pytest.raises(FileNotFoundError, match="no report texts"):
         Corpus.from_seeds(tmp_path)
+
+
+def test_months_a_text_names_with_spans_and_no_lookalikes() -> None:
+    from qa.text import months_in
+
+    assert months_in("Table 2: Closures July to September 2005") == {7, 8, 9}
+    assert months_in("Jul-Sep") == {7, 8, 9} and months_in("since Sept") == {9}
+    assert months_in("between November 2004 and February 2005") == {11, 12, 1, 2}
+    assert months_in("the Mayor and Marks may decide") == frozenset()

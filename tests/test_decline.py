@@ -167,7 +167,24 @@ def test_an_acronym_the_passage_never_names_lowers_confidence(searcher: Searcher
     result = searcher.ask("What is the reconviction rate for offenders on DRRs?")
     assert result.answered and result.confidence == "low" and result.rule == "acronym_unmentioned"
     assert "DRRs" in result.reason
-    assert searcher.ask("What were the two-year reconviction rates for DTTO offenders?").confidence == "high"
+    singular = searcher.ask("What is the reconviction rate for an offender on a DRR?")
+    assert singular.confidence == "low" and singular.rule == "acronym_unmentioned"
+    assert searcher.ask("What were the two-year reconviction rates for DTTOs?").confidence == "high"
+
+
+def test_acronyms_are_read_singular_or_plural_and_never_in_a_shouted_question() -> None:
+    from qa.decline import acronyms_in
+
+    assert acronyms_in("How many XPRs and one ZPR?") == ["XPRs", "ZPR"]
+    assert acronyms_in("WHAT IS AN XPR") == []
+
+
+def test_a_table_of_other_months_is_only_the_closest(searcher: Searcher) -> None:
+    """Table 1 covers July to September: asked of April, its computed total is only the closest."""
+    april = searcher.ask("How many crackhouses were closed in April 2005?")
+    assert april.answered and april.confidence == "low" and april.rule == "other_months"
+    assert "April" in april.reason
+    assert searcher.ask("How many crackhouses were closed in August 2005?").confidence == "high"
 
 
 def test_what_a_reader_wants_to_do_something_about_is_asked() -> None:
@@ -203,7 +220,10 @@ def test_words_that_rank_or_size_a_thing_are_not_what_is_asked() -> None:
 
     assert asked_words("What's the main hurdle for the scheme?") == ["hurdle"]
     assert asked_words("What is the lowest estimate of the losses?") == ["estimate"]
-    assert predicate_words("Is the small team accurate?") == ["accurate"]  # 'team' is the subject
+    assert asked_words("how many primary schools") == ["primary", "schools"]  # tells schools apart
+    assert asked_words("What is the Best Value review?") == ["best", "value", "review"]  # a name
+    assert predicate_words("Is the team accurate?") == ["accurate"]  # 'team' is the subject
+    assert predicate_words("Is the risk small?") == ["small"]  # what is asked of the risk
 
 
 def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
@@ -212,6 +232,8 @@ def test_what_a_question_leaves_unsaid_or_only_names_by_habit() -> None:
     assert asked_words("weed farms in houses - how many found in london") == []  # counted thing unsaid
     assert asked_words("how many seized drugs were destroyed") == ["seized", "drugs"]
     assert asked_words("how many districts recorded no closures") == ["districts"]  # not the doing
+    assert asked_words("how many drug related deaths") == ["drug", "related", "deaths"]  # a modifier
+    assert asked_words("how many mobile speed cameras") == ["mobile", "speed", "cameras"]  # no participle
     assert asked_words("is anyone cooking crystal meth") == ["methamphetamine"]  # not who, nor 'cooking'
     assert asked_words("what's the slogan of the scheme") == ["scheme"]  # a slogan is a name
     assert expected_answer("When do offenders usually start?") == ""  # a time of life, not a date

@@ -320,3 +320,29 @@ def test_a_response_head_goes_out_with_its_body_in_one_write() -> None:
     cycle.close()  # a response given up after its head: the head still goes out, then the close
     assert closing.writes == [b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 9\r\n\r\n"]
     assert closing.closed
+
+
+def test_a_held_head_is_not_written_to_a_closed_connection() -> None:
+    """The client left before the body: closing must not write to the closed transport (uvloop's
+    raises), and a second close is harmless."""
+    from qa.serve import HeadWithBody
+
+    class Gone:
+        writes: list[bytes] = []
+        closed = 0
+
+        def is_closing(self) -> bool:
+            return True
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def close(self) -> None:
+            self.closed += 1
+
+    gone = Gone()
+    held = HeadWithBody(gone)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    held.close()
+    held.close()
+    assert gone.writes == [] and gone.closed == 2

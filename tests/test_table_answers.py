@@ -46,6 +46,10 @@ def test_question_words_to_operations() -> None:
     assert read_ask("which had fewer than 4") == Ask("below", 4)
     assert read_ask("how many had none") == Ask("zero")
     assert read_ask("which districts had three closures") == Ask("equal", 3)  # a plain count is exact
+    assert read_ask("which has one of the highest") == Ask("most")  # 'one of' is no count
+    assert read_ask("which had 2005 figures") is None  # a year
+    for unsure in ("had 2.5 million", "had 10 percent of", "had 3 to 5 closures", "had 3 times more"):
+        assert read_ask(unsure) is None, unsure
     assert read_ask("which had 3 or more closures") == Ask("above", 3, inclusive=True)
     assert read_ask("how many altogether") == Ask("total")
     assert read_ask("compare A and B") == Ask("compare")
@@ -324,3 +328,27 @@ def test_a_table_printed_the_same_in_several_reports_is_asked_once(monkeypatch: 
     asked.clear()
     answer = table_answers.answer_from_tables("Which region had the most heroin seizures?", ranked[1:])
     assert answer is not None and answer.doc == "report-b" and asked == ["report-b"]
+
+
+def test_conditions_are_read_per_column_or_not_at_all(crackhouses: Table) -> None:
+    from qa.table_answers import conditions_by_column
+
+    each = conditions_by_column(
+        "Which boroughs had three closure orders granted and more than five crackhouses closed?", crackhouses
+    )
+    assert each is not None and [(c.label, a) for c, a in each] == [
+        ("Closure order granted", Ask("equal", 3)),
+        ("Crackhouse closed", Ask("above", 5)),
+    ]
+    for unclear in (
+        "which boroughs had three closure orders granted or three crackhouses closed",
+        "which had no closure orders granted but some crackhouses closed",
+        "which boroughs had three crackhouses closed",
+    ):
+        assert conditions_by_column(unclear, crackhouses) is None, unclear
+
+
+def test_a_named_row_without_a_figure_is_said_not_ranked(crackhouses: Table) -> None:
+    answer = _ask("Out of Lambeth, Hackney and Brent, which closed the most crackhouses?", crackhouses)
+    assert "Of those with a figure, Hackney has the most Crackhouse closed (4)." in answer.text
+    assert "Crackhouse closed not given for Lambeth." in answer.text
