@@ -247,17 +247,16 @@ class Searcher:
             # Computed from the table, so sure of its arithmetic; but a table of another period
             # than the one asked about stays only the closest the report comes.
             judged = verdict or result
-            if judged.confidence == LOW and self.config.declines.doubts_period(judged.rule):
-                return Result(
-                    question=query.question,
-                    answered=True,
-                    confidence=LOW,
-                    hits=hits,
-                    table=computed,
-                    reason=judged.reason,
-                    rule=judged.rule,
-                )
-            return Result(question=query.question, answered=True, confidence=HIGH, hits=hits, table=computed)
+            doubted = judged.confidence == LOW and self.config.declines.doubts_period(judged.rule)
+            return Result(
+                question=query.question,
+                answered=True,
+                confidence=LOW if doubted else HIGH,
+                hits=hits,
+                table=computed,
+                reason=judged.reason if doubted else "",
+                rule=judged.rule if doubted else "",
+            )
         if computed.not_given:  # the row is there, the figure asked for is blank: not given, not 0
             reason = f"The table gives no figure for {computed.not_given}: it is left blank."
             return replace(result, hits=hits, table=computed, answered=True, confidence=LOW, reason=reason)
