@@ -311,7 +311,7 @@ class AcronymUnmentioned(Rule):
         doc = reader.analyzer.corpus.passages[evidence.position].doc
         words, everywhere = reader.words_around(evidence.position), reader.about(doc)
         missing = []
-        for name in acronyms_in(evidence.query.question):
+        for name in evidence.query.acronyms:
             acronym = singular_acronyms(name)
             if not reader.analyzer.writes(doc, acronym):
                 continue  # initials the report never prints: its passages say the name in full
@@ -322,13 +322,6 @@ class AcronymUnmentioned(Rule):
                 continue
             missing.append(name)
         return listed(missing)
-
-
-def acronyms_in(question: str) -> list[str]:
-    """The acronyms a question uses, singular or plural ('XPR', 'XPRs'); none in a shouted one."""
-    if question.isupper():
-        return []
-    return list(dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9]+s?\b", question)))
 
 
 def _forms(name: str) -> frozenset[str]:
@@ -354,7 +347,7 @@ class OtherMonths(Rule):
     does the month its report is dated (or met) in."""
 
     def finds(self, reader: Reader, evidence: Evidence, thresholds: DeclineThresholds) -> str:
-        asked = months_in(evidence.query.text)  # without the words that named a report
+        asked = evidence.query.months
         if not asked:
             return ""
         given = months_in(evidence.text)

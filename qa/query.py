@@ -16,6 +16,8 @@ from qa.text import (
     MONTH_NAMES,
     STOPWORDS,
     YEAR,
+    month_number,
+    months_in,
     normalise,
     relative_year,
     singular_acronyms,
@@ -59,6 +61,8 @@ class Query:
     labels: list[str] = field(default_factory=list)  # classes and the like it names: ["class c"]
     named_places: list[str] = field(default_factory=list)  # names after in/at/for: ["City of Leeds"]
     names: list[str] = field(default_factory=list)  # capitalised names and years it uses: ["Leeds"]
+    acronyms: list[str] = field(default_factory=list)  # acronyms it uses, singular or plural: ["XPRs"]
+    months: frozenset[int] = frozenset()  # the months it asks about: "in April" -> {4}
     named_docs: tuple[str, ...] = ()  # reports the question names ("the 22 July 2004 lease report")
 
 
@@ -160,6 +164,13 @@ _ASKS_PLACE = re.compile(
 )
 # "when do offenders usually start": a time in anyone's life, not a date.
 _HABITUAL = re.compile(r"\b(?:usually|normally|typically|generally|tend to|often)\b", re.I)
+
+
+def acronyms_in(question: str) -> list[str]:
+    """The acronyms a question uses, singular or plural ('XPR', 'XPRs'); none in a shouted one."""
+    if question.isupper():
+        return []
+    return list(dict.fromkeys(re.findall(r"\b[A-Z][A-Z0-9]+s?\b", question)))
 
 
 def with_corrections(text: str, corrections: dict[str, str]) -> str:
@@ -399,11 +410,6 @@ def _is_keyword_query(question: str, most_words: int = 10) -> bool:
 
 
 _MONTHS = {month[:3]: month for month in MONTH_NAMES} | {"sept": "september"}
-
-
-def _is_month(word: str) -> bool:
-    """'july', 'jul', 'sept': a month, as written in full or short."""
-    return word in _MONTHS or word in MONTH_NAMES
 
 
 _CAPITALISED_RUN = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|for\s+)?[A-Z][a-z]+){2,}")
@@ -732,7 +738,7 @@ class QueryAnalyzer:
         names = []
         for name in _NAMED_PLACE.findall(singular_acronyms(question)):
             words = re.split(r"[\s\-–]+", name.lower())  # 'July-September': a span of months
-            if name.isupper() or _is_month(words[0]) or set(words) & nicknames:
+            if name.isupper() or month_number(words[0]) or set(words) & nicknames:
                 continue
             names.append(name)
         return names
@@ -804,6 +810,8 @@ class QueryAnalyzer:
             predicate=predicate_words(text),
             placed=self.unknown_after_preposition(text),
             years=asked_years(text),
+            months=months_in(text),  # without the words that named a report
+            acronyms=acronyms_in(draft.question),
             relative_year=relative_year(text),
             labels=labels_in(text),
             named_places=self.named_places(text),

@@ -426,11 +426,9 @@ def _text_cells(table: Table) -> TableAnswer | None:
 
 
 def _meeting(table: Table, values: _Values, ask: Ask) -> TableAnswer | None:
-    words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
-    number = ask.number or 0.0
-    meeting = [(row, value) for row, value in values.numbers if test(value, number)]
+    meeting = _meeting_rows(values, ask)
     rows = [row for row, _ in meeting]
-    condition = f"{values.column.label} {words} {_shown(number)}".replace("  ", " ")
+    condition = _condition(values.column, ask)
     # Above or below a value, each row's own figure is shown; 'exactly 2' and 'none' say it already.
     if ask.operation in {"above", "below"}:
         listed = ", ".join(f"{row.name} {_shown(value)}" for row, value in meeting)
@@ -466,22 +464,29 @@ def conditions_by_column(question: str, table: Table) -> list[tuple[Column, Ask]
 def _meeting_each(table: Table, conditions: list[tuple[Column, Ask]]) -> TableAnswer:
     """'Which districts had three closures and more than five arrests': rows meeting each column's
     own condition; a blank or a word cell in any of them does not meet it."""
-    meets = []
-    phrases = []
-    for column, ask in conditions:
-        words, test = _CONDITIONS[(ask.operation, ask.inclusive)]
-        number = ask.number or 0.0
-        found = dict(_values(table, column).numbers)
-        meets.append(
-            lambda row, found=found, test=test, number=number: row in found and test(found[row], number)
-        )
-        phrases.append(f"{column.label} {words} {_shown(number)}".replace("  ", " "))
-    rows = [row for row in table.data_rows if all(meet(row) for meet in meets)]
-    condition = " and ".join(phrases)
+    values = [_values(table, column) for column, _ in conditions]
+    meeting = [
+        {row for row, _ in _meeting_rows(v, ask)} for v, (_, ask) in zip(values, conditions, strict=True)
+    ]
+    rows = [row for row in table.data_rows if all(row in rows_met for rows_met in meeting)]
+    condition = " and ".join(_condition(column, ask) for column, ask in conditions)
     listed = f": {'; '.join(table.row_text(row) for row in rows)}" if rows else ""
-    notes = "".join(_notes(_values(table, column), labelled=True) for column, _ in conditions)
+    notes = "".join(_notes(v, labelled=True) for v in values)
     text = f"{len(rows)} of {_of_rows(table)} had {condition}{listed}.{notes}"
     return _answer(table, text, rows, f"rows with {condition}")
+
+
+def _meeting_rows(values: _Values, ask: Ask) -> list[tuple[Row, float]]:
+    """The rows whose figure meets the asked condition ('more than 5'), with their figures."""
+    _, test = _CONDITIONS[(ask.operation, ask.inclusive)]
+    number = ask.number or 0.0
+    return [(row, value) for row, value in values.numbers if test(value, number)]
+
+
+def _condition(column: Column, ask: Ask) -> str:
+    """The condition as the answer words it: 'Closures more than 5', 'Arrests exactly 0'."""
+    words, _ = _CONDITIONS[(ask.operation, ask.inclusive)]
+    return f"{column.label} {words} {_shown(ask.number or 0.0)}".replace("  ", " ")
 
 
 def _compare(table: Table, rows: list[Row], column: Column | None, ask: Ask | None = None) -> TableAnswer:

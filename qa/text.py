@@ -170,15 +170,15 @@ _MONTH_SPAN = re.compile(
 
 def months_in(text: str) -> frozenset[int]:
     """The months a text names (1-12), each month of a span included: 'July to September' -> 7, 8, 9."""
-    months = {_month_number(name) for name in _MONTH_NAME.findall(text)} - {0}
+    months = {month_number(name) for name in _MONTH_NAME.findall(text)} - {0}
     for between, first, last in _MONTH_SPAN.findall(text):
-        start, end = _month_number(between or first), _month_number(last)
+        start, end = month_number(between or first), month_number(last)
         if start and end:
             months.update(range(start, end + 1) if start <= end else [*range(start, 13), *range(1, end + 1)])
     return frozenset(months)
 
 
-def _month_number(name: str) -> int:
+def month_number(name: str) -> int:
     """'Sept' -> 9; 0 for a word that only starts like a month ('Marks', 'Mayor')."""
     lowered = name.lower()
     for number, month in enumerate(MONTH_NAMES, start=1):

@@ -173,7 +173,7 @@ def test_an_acronym_the_passage_never_names_lowers_confidence(searcher: Searcher
 
 
 def test_acronyms_are_read_singular_or_plural_and_never_in_a_shouted_question() -> None:
-    from qa.decline import acronyms_in
+    from qa.query import acronyms_in
 
     assert acronyms_in("How many XPRs and one ZPR?") == ["XPRs", "ZPR"]
     assert acronyms_in("WHAT IS AN XPR") == []
