@@ -23,6 +23,7 @@ import bm25s
 import faiss
 import numpy as np
 
+from qa import ann
 from qa import segments as store
 from qa.config import MODEL_NAME, Settings
 from qa.corpus import (
@@ -67,6 +68,7 @@ CACHE_FORMAT = 9
 MANIFEST_FILE = "manifest.json"
 KEYWORD_DIR = "keyword"  # in the build folder: BM25 over every unit (its IDF is the library's)
 PLACES_FILE = "places.npy"  # in the build folder: token vectors of the library's place names
+LISTS_FILE = "lists.npy"  # in the build folder of a large library: its unit lists' centroids (qa/ann.py)
 # A report's segment (qa/store.py): what search needs of the report, and its keyword stems.
 SEGMENT_FILE = "segment.json"  # units, passage facts, token offsets, places
 KEYWORDS_FILE = "keywords.json"  # each unit's keyword stems: BM25 is rebuilt from these, not the text
@@ -321,6 +323,7 @@ class SearchIndex:
     manifest: dict
     passage_tokens: list[np.ndarray]  # content-token vectors of each passage (all its units)
     features: CorpusFeatures  # what the decline rules read per passage, computed at build time
+    lists: ann.UnitLists | None = None  # a large library's candidate units (None: every unit is scored)
 
     @property
     def fingerprint(self) -> str:
@@ -525,8 +528,10 @@ def combine(
     keyword: bm25s.BM25,
     place_tokens: np.ndarray,
     manifest: dict,
+    centroids: np.ndarray | None = None,
 ) -> SearchIndex:
-    """One index over the reports' segments, in the corpus's report order."""
+    """One index over the reports' segments, in the corpus's report order (with unit lists when
+    the build saved centroids for them)."""
     units: list[Unit] = []
     passage_tokens: list[np.ndarray] = []
     passages: list[PassageFeatures] = []
@@ -551,7 +556,8 @@ def combine(
         if s.vocabulary
     }
     features = corpus_features(passages, places, place_tokens.astype(np.float32), vocabularies)
-    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features)
+    lists = ann.UnitLists(centroids, vectors) if centroids is not None and len(vectors) else None
+    return SearchIndex(corpus, units, dense, keyword, manifest, passage_tokens, features, lists)
 
 
 def _library_places(segments: list[Segment]) -> list[str]:
@@ -593,8 +599,15 @@ def build_index(
     units = sum(len(segment.units) for segment in segments)
     manifest = _new_manifest(identity, corpus, embedder.dimension, units, places)
     keyword = keyword_index([words for segment in segments for words in segment.keywords])
+    vectors = [segment.vectors for segment in segments]
+    centroids = ann.train_centroids(np.vstack(vectors)) if ann.needs_lists(units) else None
     return combine(
-        corpus, segments, keyword=keyword, place_tokens=_place_vectors(places, embedder), manifest=manifest
+        corpus,
+        segments,
+        keyword=keyword,
+        place_tokens=_place_vectors(places, embedder),
+        manifest=manifest,
+        centroids=centroids,
     )
 
 
@@ -714,6 +727,9 @@ def update_index(
     staging.mkdir()
     keyword_index(keywords).save(str(staging / KEYWORD_DIR), show_progress=False)
     np.save(staging / PLACES_FILE, _reused_places(index_dir, old, places, embedder), allow_pickle=False)
+    if ann.needs_lists(len(keywords)):
+        centroids = _lists_centroids(index_dir, old, records, embedder.dimension, len(keywords))
+        np.save(staging / LISTS_FILE, centroids, allow_pickle=False)
     files = store.folder_digests(staging)
     shutil.rmtree(build, ignore_errors=True)
     os.replace(staging, build)
@@ -760,6 +776,29 @@ def _reused_places(index_dir: Path, old: dict, places: list[str], embedder: Embe
             if store.file_digest(path) == old["files"].get(PLACES_FILE):
                 return np.load(path, allow_pickle=False)
     return _place_vectors(places, embedder)
+
+
+def _lists_centroids(
+    index_dir: Path, old: dict, records: list[dict], dimension: int, units: int
+) -> np.ndarray:
+    """The saved index's list centroids while they still serve this many units (an add moves no
+    other question's candidates), else centroids trained on every unit's vector."""
+    saved = _saved_centroids(index_dir, old)
+    if ann.reusable(saved, units=units, dimension=dimension):
+        return saved  # type: ignore[return-value]
+    folders = [store.segment_folder(index_dir, record["name"]) for record in records]
+    return ann.train_centroids(np.vstack([store.read_array(folder, VECTORS_FILE) for folder in folders]))
+
+
+def _saved_centroids(index_dir: Path, old: dict) -> np.ndarray | None:
+    """The list centroids of a saved build, when its manifest names them and their checksum holds."""
+    if not isinstance(old.get("files"), dict) or LISTS_FILE not in old["files"]:
+        return None
+    with contextlib.suppress(OSError, ValueError, StaleIndex):
+        path = _build_folder(index_dir, old) / LISTS_FILE
+        if store.file_digest(path) == old["files"][LISTS_FILE]:
+            return np.load(path, allow_pickle=False)
+    return None
 
 
 def _remove_old_builds(index_dir: Path, keep: str) -> None:
@@ -815,6 +854,7 @@ def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
             keyword=bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0),
             place_tokens=np.load(build / PLACES_FILE, allow_pickle=False),
             manifest=manifest,
+            centroids=_centroids_file(build, manifest),
         )
     except StaleIndex:
         raise
@@ -958,9 +998,17 @@ def _load_saved(corpus: Corpus, index_dir: Path, manifest: dict) -> SearchIndex:
         keyword=bm25s.BM25.load(str(build / KEYWORD_DIR), show_progress=False, verbosity=0),
         place_tokens=np.load(build / PLACES_FILE, allow_pickle=False),
         manifest=manifest,
+        centroids=_centroids_file(build, manifest),
     )
     _check_contents(index)
     return index
+
+
+def _centroids_file(build: Path, manifest: dict) -> np.ndarray | None:
+    """The build's list centroids (checked with the rest of its files), if it has them."""
+    files = manifest.get("files")
+    has_lists = isinstance(files, dict) and LISTS_FILE in files
+    return np.load(build / LISTS_FILE, allow_pickle=False) if has_lists else None
 
 
 def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> SearchIndex:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
+from qa import ann
 from qa.index import SearchIndex
 from qa.reading import SUMMARY_ID
 from qa.shortlist import at_least, kth_largest, runs
@@ -131,6 +132,22 @@ class DenseScores:
         every[ids] = scores
         return every
 
+    def listed(self, vector: np.ndarray, lists: ann.UnitLists) -> np.ndarray:
+        """Every unit's score as `nearest` gives it, read from the lists nearest the question: the
+        units they hold keep their scores (past DENSE_CANDIDATES of them, the last nearest one's),
+        and every other unit takes the lowest, as far units do in `nearest`."""
+        found, numbers = lists.scanned(vector)
+        if not len(found):
+            return np.full(self.count, -1.0, dtype=np.float32)
+        floor = kth_largest(found, DENSE_CANDIDATES) if len(found) > DENSE_CANDIDATES else found.min()
+        every = np.full(self.count, floor, dtype=np.float32)
+        every[numbers] = np.maximum(found, floor)
+        return every
+
+    def exact(self, vector: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """The scores of the units numbered `units` (int64), each computed."""
+        return self._rows[units] @ np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+
     def _searched(self, query: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
         """Any other FAISS index: every unit (or the scope's) through its own search."""
         wanted = self.count if ids is None else len(ids)
@@ -235,6 +252,7 @@ class Ranker:
         self.is_summary = np.array([p.id == SUMMARY_ID for p in corpus.passages], dtype=bool)
         self.passage_tokens = TokenMatrices(index.passage_tokens)
         self.dense = DenseScores(index.dense)
+        self.lists = index.lists if self.dense.count else None
 
     def rank(
         self,
@@ -249,8 +267,12 @@ class Ranker:
     ) -> Ranking:
         if keyword is None:
             keyword = self.keyword(keyword_tokens, config, scope)
-        unit_dense = self.dense.nearest(vector, None if scope is None else scope.ids)
         unit_keyword = keyword.units
+        listed = scope is None and self.lists is not None
+        if listed:
+            unit_dense = self.dense.listed(vector, self.lists)
+        else:
+            unit_dense = self.dense.nearest(vector, None if scope is None else scope.ids)
         if not asks_definition:
             unit_dense[self._entries] *= config.entry_weight  # a fresh array: weighed in place
         if scope is None or config.keyword_saturation <= 0:
@@ -258,6 +280,15 @@ class Ranker:
             # slower at 1,000 reports (~1,600 and ~2,000 of 9,710 passages) than one pass over all.
             fused = self.fused_scores(unit_dense, unit_keyword, config)
             top = self.top(fused, scope)
+            if listed:
+                top = self._exact_at_top(
+                    top,
+                    vector=vector,
+                    unit_dense=unit_dense,
+                    unit_keyword=unit_keyword,
+                    asks_definition=asks_definition,
+                    config=config,
+                )
             fused_of: Callable[[np.ndarray], np.ndarray] = fused.__getitem__
         else:  # a scope's passages alone: the work is the scope's, whatever the library's size
             top = self._top_of(scope.pool, self._fused_at(scope.pool, unit_dense, unit_keyword, config))
@@ -269,6 +300,34 @@ class Ranker:
             self._later_tables, fused_of=fused_of, ranked=frozenset(p for p, _ in top), scope=scope
         )
         return Ranking(ranked=ranked, unit_dense=unit_dense, unit_keyword=unit_keyword, later_tables=later)
+
+    def _exact_at_top(
+        self,
+        top: list[tuple[int, float]],
+        *,
+        vector: np.ndarray,
+        unit_dense: np.ndarray,
+        unit_keyword: np.ndarray,
+        asks_definition: bool,
+        config: RankingConfig,
+    ) -> list[tuple[int, float]]:
+        """The shortlist of a large library, its passages scored again with every unit's exact dense
+        score (the lists gave the nearest units only): their order, answer spans and what the
+        checks read are those of exact scores. `unit_dense` is updated in place."""
+        positions = np.array(sorted(p for p, _ in top), dtype=np.int64)
+        positions = positions[self._has_units[positions]]
+        if not len(positions):
+            return top
+        units, _ = runs(self.unit_starts[positions], self.unit_ends[positions])
+        scores = self.dense.exact(vector, units)
+        if not asks_definition:
+            scores[self.is_entry[units]] *= config.entry_weight
+        unit_dense[units] = scores
+        exact = self._fused_at(positions, unit_dense, unit_keyword, config)
+        ranked = dict(top)
+        ranked.update(zip(positions.tolist(), exact.tolist(), strict=True))
+        pool = np.array(sorted(ranked), dtype=np.int64)
+        return self._top_of(pool, np.array([ranked[p] for p in pool.tolist()], dtype=np.float32))
 
     def scope(self, docs: Sequence[str] | None) -> Scope | None:
         """The units and passages of some reports (None: the whole library). A report's passages,

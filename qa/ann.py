@@ -1,0 +1,73 @@
+"""Candidate units for a large library: inverted lists over the unit vectors (FAISS IVF), trained at build."""
+
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+# Below this many units every unit is scored exactly: the flat scan of a few hundred reports costs
+# well under a millisecond. Past it, the scan reads every vector from memory after each forward pass
+# has pushed them out of the caches (~2.2 ms at 34k units, docs/performance.md) and only a small
+# share of them can matter to a question.
+MIN_UNITS = 20_000
+PROBE_SHARE = 8  # lists read per question: one in this many (at least one)
+TRAIN_SEED = 20051208  # k-means is seeded: the same vectors always give the same lists
+
+
+def list_count(units: int) -> int:
+    """How many lists a library of `units` vectors is split into: ~sqrt(units), as FAISS's guide
+    starts from, so a list holds ~sqrt(units) vectors and a question reads ~units / PROBE_SHARE."""
+    return max(1, round(math.sqrt(units)))
+
+
+def needs_lists(units: int) -> bool:
+    return units >= MIN_UNITS
+
+
+def train_centroids(vectors: np.ndarray) -> np.ndarray:
+    """The lists' centroids: spherical k-means (the vectors are unit length, scored by inner product)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    kmeans = faiss.Kmeans(
+        vectors.shape[1], list_count(len(vectors)), niter=20, seed=TRAIN_SEED, spherical=True, verbose=False
+    )
+    kmeans.train(vectors)
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
+
+
+def reusable(centroids: np.ndarray | None, *, units: int, dimension: int) -> bool:
+    """Saved centroids still serve a library of `units`: the same dimension, and no fewer than half
+    or more than twice the lists it would be given now (an added report changes little, and
+    training again would move every other question's candidates)."""
+    if centroids is None or centroids.ndim != 2 or centroids.shape[1] != dimension:
+        return False
+    wanted = list_count(units)
+    return wanted / 2 <= len(centroids) <= wanted * 2
+
+
+class UnitLists:
+    """The library's unit vectors filed under their nearest centroid; a question reads the lists
+    nearest to it, not every vector."""
+
+    def __init__(self, centroids: np.ndarray, vectors: np.ndarray) -> None:
+        dimension = centroids.shape[1]
+        self._quantizer = faiss.IndexFlatIP(dimension)  # kept: the IVF index points into it
+        self._quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
+        self.index = faiss.IndexIVFFlat(
+            self._quantizer, dimension, len(centroids), faiss.METRIC_INNER_PRODUCT
+        )
+        self.index.is_trained = True
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.index.nprobe = max(1, math.ceil(len(centroids) / PROBE_SHARE))
+
+    @property
+    def count(self) -> int:
+        return int(self.index.nlist)
+
+    def scanned(self, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scores (float32) and numbers (int64) of every unit in the lists nearest `vector`: a
+        range search that keeps all it reads (no heap of the best, which cost more than the reading)."""
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        _, scores, numbers = self.index.range_search(query, -2.0)  # below any inner product of unit vectors
+        return scores, numbers

@@ -1,0 +1,155 @@
+"""A large library's unit lists: what a question reads of them, how ranking uses them, and how they
+are saved, reused and checked with the index (a fake model for the storage tests)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+
+from qa import ann
+from qa.config import Settings
+from qa.corpus import Corpus
+from qa.index import LISTS_FILE, StaleIndex, load_index, open_index, refresh_index
+from qa.ranking import Ranker
+from qa.search import Searcher
+from tests.conftest import DATA_DIR
+from tests.test_segments import SECOND, FakeEmbedder, library  # noqa: F401 (a fixture)
+
+THIRD = DATA_DIR / "reports" / "2010-01-28_the-mpa-monitoring-officer.txt"
+
+
+def _unit_vectors(count: int, dimension: int = 32, seed: int = 5) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((count, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_lists_are_about_the_square_root_of_the_units_and_start_at_min_units() -> None:
+    assert ann.list_count(34_105) == 185
+    assert ann.list_count(1) == 1
+    assert not ann.needs_lists(ann.MIN_UNITS - 1)
+    assert ann.needs_lists(ann.MIN_UNITS)
+
+
+def test_training_is_seeded_and_saved_centroids_serve_while_the_library_is_alike() -> None:
+    vectors = _unit_vectors(900)
+    first, second = ann.train_centroids(vectors), ann.train_centroids(vectors)
+    assert np.array_equal(first, second)
+    assert first.shape == (ann.list_count(900), 32)
+    assert ann.reusable(first, units=900 + 20, dimension=32)
+    assert not ann.reusable(first, units=900 * 5, dimension=32)  # four times the lists it has
+    assert not ann.reusable(first, units=900, dimension=64)
+    assert not ann.reusable(None, units=900, dimension=32)
+
+
+def test_a_question_reads_the_units_of_its_nearest_lists_with_exact_scores() -> None:
+    vectors = _unit_vectors(2_000)
+    lists = ann.UnitLists(ann.train_centroids(vectors), vectors)
+    question = vectors[7] + 0.1 * vectors[8]
+    question /= np.linalg.norm(question)
+    scores, numbers = lists.scanned(question)
+    assert 0 < len(numbers) < len(vectors)  # only some lists are read
+    assert len(np.unique(numbers)) == len(numbers)
+    assert np.allclose(scores, vectors[numbers] @ question, atol=1e-5)
+    assert 7 in numbers.tolist()  # the unit nearest the question is in the nearest list
+    lists.index.nprobe = lists.count  # every list: every unit
+    _, numbers = lists.scanned(question)
+    assert sorted(numbers.tolist()) == list(range(len(vectors)))
+
+
+def _with_lists(searcher: Searcher, *, every_list: bool) -> Ranker:
+    vectors = searcher.ranker.dense._rows
+    lists = ann.UnitLists(ann.train_centroids(vectors), vectors)
+    if every_list:
+        lists.index.nprobe = lists.count
+    return Ranker(dataclasses.replace(searcher.index, lists=lists))
+
+
+def _ranked(searcher: Searcher, ranker: Ranker, question: str):  # noqa: ANN202
+    query = searcher.analyse(question)
+    encoded = searcher.encode([query.dense_text])
+    return ranker.rank(
+        vector=encoded.vectors[0],
+        keyword_tokens=query.tokens,
+        question_tokens=encoded.tokens[0],
+        asks_definition=query.asks_definition,
+        config=searcher.config.ranking,
+    )
+
+
+QUESTIONS = ("cannabis factories in London", "What does DIP stand for?", "how many crack houses were closed")
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_ranking_through_every_list_is_the_exact_ranking(searcher: Searcher, question: str) -> None:
+    exact = _ranked(searcher, searcher.ranker, question)
+    listed = _ranked(searcher, _with_lists(searcher, every_list=True), question)
+    assert [p for p, _ in listed.ranked] == [p for p, _ in exact.ranked]
+    assert np.allclose([s for _, s in listed.ranked], [s for _, s in exact.ranked], atol=1e-5)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_the_shortlist_read_from_some_lists_is_scored_exactly(searcher: Searcher, question: str) -> None:
+    """Past the lists, the shortlisted passages' units carry their exact scores (spans and checks
+    read them), and their order is that of exact scores."""
+    ranker = _with_lists(searcher, every_list=False)
+    assert ranker.lists is not None and ranker.lists.index.nprobe < ranker.lists.count
+    listed = _ranked(searcher, ranker, question)
+    exact = _ranked(searcher, searcher.ranker, question)
+    positions = [p for p, _ in listed.ranked]
+    for position in positions:
+        units = slice(ranker.unit_starts[position], ranker.unit_ends[position])
+        assert np.allclose(listed.unit_dense[units], exact.unit_dense[units], atol=1e-5)
+    rerank_depth = searcher.config.ranking.rerank_depth
+    after = [s for _, s in listed.ranked[rerank_depth:]]
+    assert after == sorted(after, reverse=True)
+    assert positions[0] == exact.ranked[0][0]  # the seed's own questions keep their first passage
+
+
+def test_a_large_library_saves_its_centroids_and_an_add_reuses_them(
+    library: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ann, "MIN_UNITS", 1)
+    unchanged = refresh_index(library, FakeEmbedder())
+    assert LISTS_FILE not in unchanged["files"]  # saved before lists were needed, and still current
+    shutil.copy(SECOND, library.seeds_dir)
+    with_lists = refresh_index(library, FakeEmbedder())
+    assert LISTS_FILE in with_lists["files"]
+    index = load_index(Corpus.from_seeds(library.seeds_dir), library)
+    assert index.lists is not None and index.lists.count == ann.list_count(with_lists["units"])
+    # One more report, within twice the lists: the same centroids, so no other question's
+    # candidates move.
+    shutil.copy(THIRD, library.seeds_dir)
+    added = refresh_index(library, FakeEmbedder())
+    assert added["fingerprint"] != with_lists["fingerprint"]
+    assert added["files"][LISTS_FILE] == with_lists["files"][LISTS_FILE]
+    assert load_index(Corpus.from_seeds(library.seeds_dir), library).lists is not None
+
+
+def test_missing_or_damaged_centroids_make_the_index_stale(
+    library: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ann, "MIN_UNITS", 1)
+    shutil.copy(SECOND, library.seeds_dir)
+    manifest = refresh_index(library, FakeEmbedder())
+    path = library.index_dir / manifest["build"] / LISTS_FILE
+    corpus = Corpus.from_seeds(library.seeds_dir)
+    np.save(path, np.zeros((3, 384), dtype=np.float32), allow_pickle=False)
+    with pytest.raises(StaleIndex, match="checksum"):
+        load_index(corpus, library)
+    path.unlink()
+    with pytest.raises(StaleIndex, match="missing"):
+        load_index(corpus, library)
+    index = open_index(library, FakeEmbedder())  # rebuilt, its centroids written anew
+    assert index.lists is not None
+    assert load_index(corpus, library).fingerprint == index.fingerprint
+
+
+def test_a_small_library_has_no_lists(library: Settings) -> None:  # noqa: F811
+    manifest = refresh_index(library, FakeEmbedder())
+    assert LISTS_FILE not in manifest["files"]
+    assert load_index(Corpus.from_seeds(library.seeds_dir), library).lists is None
