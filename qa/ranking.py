@@ -323,9 +323,12 @@ class Ranker:
         if not asks_definition:
             scores[self.is_entry[units]] *= config.entry_weight
         unit_dense[units] = scores
-        exact = self._fused_at(positions, unit_dense, unit_keyword, config)
+        if config.keyword_saturation > 0:
+            rescored = self._fused_at(positions, unit_dense, unit_keyword, config)
+        else:  # keywords relative to the best passage's: a pass over every passage (tuning only)
+            rescored = self.fused_scores(unit_dense, unit_keyword, config)[positions]
         ranked = dict(top)
-        ranked.update(zip(positions.tolist(), exact.tolist(), strict=True))
+        ranked.update(zip(positions.tolist(), rescored.tolist(), strict=True))
         pool = np.array(sorted(ranked), dtype=np.int64)
         return self._top_of(pool, np.array([ranked[p] for p in pool.tolist()], dtype=np.float32))
 

@@ -13,7 +13,7 @@ from qa import ann
 from qa.config import Settings
 from qa.corpus import Corpus
 from qa.index import LISTS_FILE, StaleIndex, load_index, open_index, refresh_index
-from qa.ranking import Ranker
+from qa.ranking import Ranker, RankingConfig
 from qa.search import Searcher
 from tests.conftest import DATA_DIR
 from tests.test_segments import SECOND, FakeEmbedder, library  # noqa: F401 (a fixture)
@@ -67,7 +67,7 @@ def _with_lists(searcher: Searcher, *, every_list: bool) -> Ranker:
     return Ranker(dataclasses.replace(searcher.index, lists=lists))
 
 
-def _ranked(searcher: Searcher, ranker: Ranker, question: str):  # noqa: ANN202
+def _ranked(searcher: Searcher, ranker: Ranker, question: str, config: RankingConfig | None = None):  # noqa: ANN202
     query = searcher.analyse(question)
     encoded = searcher.encode([query.dense_text])
     return ranker.rank(
@@ -75,7 +75,7 @@ def _ranked(searcher: Searcher, ranker: Ranker, question: str):  # noqa: ANN202
         keyword_tokens=query.tokens,
         question_tokens=encoded.tokens[0],
         asks_definition=query.asks_definition,
-        config=searcher.config.ranking,
+        config=config or searcher.config.ranking,
     )
 
 
@@ -86,6 +86,15 @@ QUESTIONS = ("cannabis factories in London", "What does DIP stand for?", "how ma
 def test_ranking_through_every_list_is_the_exact_ranking(searcher: Searcher, question: str) -> None:
     exact = _ranked(searcher, searcher.ranker, question)
     listed = _ranked(searcher, _with_lists(searcher, every_list=True), question)
+    assert [p for p, _ in listed.ranked] == [p for p, _ in exact.ranked]
+    assert np.allclose([s for _, s in listed.ranked], [s for _, s in exact.ranked], atol=1e-5)
+
+
+def test_keywords_relative_to_the_best_rank_alike_through_the_lists(searcher: Searcher) -> None:
+    """With no keyword saturation (a tuning setting) the shortlist is scored again the same way."""
+    config = dataclasses.replace(searcher.config.ranking, keyword_saturation=0.0)
+    exact = _ranked(searcher, searcher.ranker, QUESTIONS[0], config)
+    listed = _ranked(searcher, _with_lists(searcher, every_list=True), QUESTIONS[0], config)
     assert [p for p, _ in listed.ranked] == [p for p, _ in exact.ranked]
     assert np.allclose([s for _, s in listed.ranked], [s for _, s in exact.ranked], atol=1e-5)
 
