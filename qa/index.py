@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -537,7 +537,8 @@ def combine(
     passages: list[PassageFeatures] = []
     for segment in segments:
         first = len(passage_tokens)
-        units.extend(replace(unit, passage=unit.passage + first) for unit in segment.units)
+        # Built directly: dataclasses.replace took ~8 us a unit, 0.28 s of a 1,000-report start.
+        units.extend(Unit(u.passage + first, u.kind, u.start, u.end, u.text) for u in segment.units)
         tokens, offsets = np.asarray(segment.tokens), segment.token_offsets
         passage_tokens.extend(tokens[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1))
         # Stored as float16, used as float32 (as they were read before segments: same scores).
