@@ -142,3 +142,13 @@ def test_readme_first_screen_is_short() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert len(readme) < 4000
     assert "make run" in readme and "make test" in readme and "docs/chat-desktop.png" in readme
+
+
+def test_docs_say_where_the_unit_lists_start_and_how_much_a_question_reads() -> None:
+    from qa import ann
+
+    share = {8: "eighth", 4: "quarter", 2: "half"}[ann.PROBE_SHARE]
+    for name in ("README.md", "docs/architecture.md", "docs/performance.md"):
+        text = " ".join((PROJECT_ROOT / name).read_text().split())
+        assert f"{ann.MIN_UNITS:,} units" in text, name
+        assert f"nearest {share}" in text, name
