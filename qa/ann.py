@@ -13,7 +13,7 @@ import numpy as np
 # share of them can matter to a question.
 MIN_UNITS = 20_000
 PROBE_SHARE = 8  # lists read per question: one in this many (at least one)
-TRAIN_SEED = 20051208  # k-means is seeded: the same vectors always give the same lists
+TRAIN_SEED = 1234  # k-means is seeded: the same vectors always give the same lists
 
 
 def list_count(units: int) -> int:
@@ -36,14 +36,20 @@ def train_centroids(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
 
 
-def reusable(centroids: np.ndarray | None, *, units: int, dimension: int) -> bool:
-    """Saved centroids still serve a library of `units`: the same dimension, and no fewer than half
-    or more than twice the lists it would be given now (an added report changes little, and
-    training again would move every other question's candidates)."""
-    if centroids is None or centroids.ndim != 2 or centroids.shape[1] != dimension:
+RETRAIN_CHANGE = 1.25  # centroids trained on this many times more or fewer units are trained again
+
+
+def reusable(centroids: np.ndarray | None, *, trained_on: int, units: int, dimension: int) -> bool:
+    """Saved centroids still serve a library of `units`: the same dimension, trained on a library
+    within RETRAIN_CHANGE times its size. An added report changes little, and training again
+    would move every other question's candidates; a library that grew or shrank by more than a
+    quarter (reports added one by one, or a large remove) is clustered again."""
+    if centroids is None or centroids.ndim != 2 or centroids.shape[1] != dimension or trained_on <= 0:
         return False
-    wanted = list_count(units)
-    return wanted / 2 <= len(centroids) <= wanted * 2
+    return trained_on / RETRAIN_CHANGE <= units <= trained_on * RETRAIN_CHANGE
+
+
+_BELOW_EVERY_SCORE = float(-np.finfo(np.float32).max)  # a range search keeps scores above its radius
 
 
 class UnitLists:
@@ -51,6 +57,8 @@ class UnitLists:
     nearest to it, not every vector."""
 
     def __init__(self, centroids: np.ndarray, vectors: np.ndarray) -> None:
+        if centroids.ndim != 2 or vectors.ndim != 2 or centroids.shape[1] != vectors.shape[1]:
+            raise ValueError(f"centroids of shape {centroids.shape} for vectors of shape {vectors.shape}")
         dimension = centroids.shape[1]
         self._quantizer = faiss.IndexFlatIP(dimension)  # kept: the IVF index points into it
         self._quantizer.add(np.ascontiguousarray(centroids, dtype=np.float32))
@@ -69,5 +77,5 @@ class UnitLists:
         """The scores (float32) and numbers (int64) of every unit in the lists nearest `vector`: a
         range search that keeps all it reads (no heap of the best, which cost more than the reading)."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        _, scores, numbers = self.index.range_search(query, -2.0)  # below any inner product of unit vectors
+        _, scores, numbers = self.index.range_search(query, _BELOW_EVERY_SCORE)
         return scores, numbers

@@ -69,6 +69,7 @@ MANIFEST_FILE = "manifest.json"
 KEYWORD_DIR = "keyword"  # in the build folder: BM25 over every unit (its IDF is the library's)
 PLACES_FILE = "places.npy"  # in the build folder: token vectors of the library's place names
 LISTS_FILE = "lists.npy"  # in the build folder of a large library: its unit lists' centroids (qa/ann.py)
+LISTS_TRAINED_ON = "lists_trained_on"  # the manifest's record of how many units the centroids were trained on
 # A report's segment (qa/store.py): what search needs of the report, and its keyword stems.
 SEGMENT_FILE = "segment.json"  # units, passage facts, token offsets, places
 KEYWORDS_FILE = "keywords.json"  # each unit's keyword stems: BM25 is rebuilt from these, not the text
@@ -729,8 +730,9 @@ def update_index(
     keyword_index(keywords).save(str(staging / KEYWORD_DIR), show_progress=False)
     np.save(staging / PLACES_FILE, _reused_places(index_dir, old, places, embedder), allow_pickle=False)
     if ann.needs_lists(len(keywords)):
-        centroids = _lists_centroids(index_dir, old, records, embedder.dimension, len(keywords))
+        centroids, trained_on = _lists_centroids(index_dir, old, records, embedder.dimension, len(keywords))
         np.save(staging / LISTS_FILE, centroids, allow_pickle=False)
+        manifest[LISTS_TRAINED_ON] = trained_on
     files = store.folder_digests(staging)
     shutil.rmtree(build, ignore_errors=True)
     os.replace(staging, build)
@@ -781,14 +783,18 @@ def _reused_places(index_dir: Path, old: dict, places: list[str], embedder: Embe
 
 def _lists_centroids(
     index_dir: Path, old: dict, records: list[dict], dimension: int, units: int
-) -> np.ndarray:
+) -> tuple[np.ndarray, int]:
     """The saved index's list centroids while they still serve this many units (an add moves no
-    other question's candidates), else centroids trained on every unit's vector."""
-    saved = _saved_centroids(index_dir, old)
-    if ann.reusable(saved, units=units, dimension=dimension):
-        return saved  # type: ignore[return-value]
+    other question's candidates), else centroids trained on every unit's vector; and the number of
+    units they were trained on."""
+    saved, trained_on = _saved_centroids(index_dir, old), old.get(LISTS_TRAINED_ON)
+    if isinstance(trained_on, int) and ann.reusable(
+        saved, trained_on=trained_on, units=units, dimension=dimension
+    ):
+        return saved, trained_on  # type: ignore[return-value]
     folders = [store.segment_folder(index_dir, record["name"]) for record in records]
-    return ann.train_centroids(np.vstack([store.read_array(folder, VECTORS_FILE) for folder in folders]))
+    vectors = np.vstack([store.read_array(folder, VECTORS_FILE) for folder in folders])
+    return ann.train_centroids(vectors), len(vectors)
 
 
 def _saved_centroids(index_dir: Path, old: dict) -> np.ndarray | None:
@@ -832,6 +838,13 @@ def check_manifest(manifest: dict, corpus: Corpus, settings: Settings) -> None:
             )
     if manifest.get("passages") != corpus.ids:
         raise StaleIndex("passage ids differ from the parsed seeds", segments_sound=True)
+    files, units = manifest.get("files"), manifest.get("units")
+    has_lists = isinstance(files, dict) and LISTS_FILE in files
+    if isinstance(units, int) and has_lists != ann.needs_lists(units):
+        # Saved before a library of this size had unit lists (or after it no longer needs them):
+        # written again from the saved segments, so every library of a size is searched alike.
+        state = "has no unit lists" if not has_lists else "has unit lists it does not need"
+        raise StaleIndex(f"the index of {units} units {state}", segments_sound=True)
 
 
 def load_index(corpus: Corpus, settings: Settings) -> SearchIndex:
@@ -904,6 +917,8 @@ def _check_contents(index: SearchIndex) -> None:
         raise StaleIndex("place vectors have the wrong dimension")
     if index.keyword.scores.get("num_docs") != len(units):
         raise StaleIndex("keyword index size does not match the units")
+    if index.lists is not None and index.lists.index.ntotal != len(units):
+        raise StaleIndex("unit lists do not hold every unit")
     for unit in units:
         if not 0 <= unit.passage < len(passages) or not 0 <= unit.start <= unit.end:
             raise StaleIndex("a unit points outside the passages")
@@ -1008,8 +1023,12 @@ def _load_saved(corpus: Corpus, index_dir: Path, manifest: dict) -> SearchIndex:
 def _centroids_file(build: Path, manifest: dict) -> np.ndarray | None:
     """The build's list centroids (checked with the rest of its files), if it has them."""
     files = manifest.get("files")
-    has_lists = isinstance(files, dict) and LISTS_FILE in files
-    return np.load(build / LISTS_FILE, allow_pickle=False) if has_lists else None
+    if not (isinstance(files, dict) and LISTS_FILE in files):
+        return None
+    centroids = np.load(build / LISTS_FILE, allow_pickle=False)
+    if centroids.ndim != 2 or centroids.shape[1] != manifest.get("dimension"):
+        raise StaleIndex(f"unit list centroids of shape {centroids.shape}")
+    return centroids
 
 
 def _load_verified(corpus: Corpus, settings: Settings, embedder: Embedder) -> SearchIndex:

@@ -437,11 +437,12 @@ def _common_acronym_expansions(corpus: Corpus, acronyms: dict[str, str], share: 
     pulls it towards the passages that define them (the summary, the list of abbreviations)."""
     texts = [p.text for p in corpus.passages]
     # Each passage's words with a capital, read once: a pattern per acronym over every passage
-    # took ~0.9 s of a 1,000-report start. An acronym of other characters ('A&E') is searched for.
+    # took ~0.9 s of a 1,000-report start. An acronym of other characters ('A&E') or with no
+    # capital ('mph') is searched for.
     capitalised = [set(_CAPITALISED_WORD.findall(text)) for text in texts]
     common = set()
     for short, long in acronyms.items():
-        if re.fullmatch(r"\w+", short):
+        if re.fullmatch(r"\w*[A-Z]\w*", short):
             mentions = sum(1 for words in capitalised if short in words or f"{short}s" in words)
         else:
             pattern = re.compile(rf"\b{re.escape(short)}s?\b")

@@ -132,21 +132,21 @@ class DenseScores:
         every[ids] = scores
         return every
 
-    def listed(self, vector: np.ndarray, lists: ann.UnitLists) -> np.ndarray:
-        """Every unit's score as `nearest` gives it, read from the lists nearest the question: the
-        units they hold keep their scores (past DENSE_CANDIDATES of them, the last nearest one's),
-        and every other unit takes the lowest, as far units do in `nearest`."""
+    def listed(self, vector: np.ndarray, lists: ann.UnitLists) -> tuple[np.ndarray, np.float32]:
+        """Every unit's score read from the lists nearest the question, and the floor: the units
+        read keep their scores (past DENSE_CANDIDATES of them, the last nearest one's, as in
+        `nearest`); every other unit takes the floor, the lowest score kept. Reading fewer than
+        DENSE_CANDIDATES units (a library just past ann.MIN_UNITS) makes the floor the lowest read."""
         found, numbers = lists.scanned(vector)
         if not len(found):
-            return np.full(self.count, -1.0, dtype=np.float32)
-        floor = kth_largest(found, DENSE_CANDIDATES) if len(found) > DENSE_CANDIDATES else found.min()
+            floor = np.float32(-1.0)
+            return np.full(self.count, floor, dtype=np.float32), floor
+        floor = np.float32(
+            kth_largest(found, DENSE_CANDIDATES) if len(found) > DENSE_CANDIDATES else found.min()
+        )
         every = np.full(self.count, floor, dtype=np.float32)
         every[numbers] = np.maximum(found, floor)
-        return every
-
-    def exact(self, vector: np.ndarray, units: np.ndarray) -> np.ndarray:
-        """The scores of the units numbered `units` (int64), each computed."""
-        return self._rows[units] @ np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
+        return every, floor
 
     def _searched(self, query: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
         """Any other FAISS index: every unit (or the scope's) through its own search."""
@@ -270,7 +270,7 @@ class Ranker:
         unit_keyword = keyword.units
         listed = scope is None and self.lists is not None
         if listed:
-            unit_dense = self.dense.listed(vector, self.lists)
+            unit_dense, floor = self.dense.listed(vector, self.lists)
         else:
             unit_dense = self.dense.nearest(vector, None if scope is None else scope.ids)
         if not asks_definition:
@@ -280,16 +280,21 @@ class Ranker:
             # slower at 1,000 reports (~1,600 and ~2,000 of 9,710 passages) than one pass over all.
             fused = self.fused_scores(unit_dense, unit_keyword, config)
             top = self.top(fused, scope)
+            fused_of: Callable[[np.ndarray], np.ndarray] = fused.__getitem__
             if listed:
-                top = self._exact_at_top(
-                    top,
+                # The lists read the nearest units only: the passages that can be cited (the
+                # shortlist, and a table asked for later) are scored again from their units' exact
+                # scores, so their order, spans and the checks' figures are those of exact scores.
+                fused_of = functools.partial(
+                    self._exact_fused,
                     vector=vector,
                     unit_dense=unit_dense,
                     unit_keyword=unit_keyword,
+                    floor=floor,
                     asks_definition=asks_definition,
                     config=config,
                 )
-            fused_of: Callable[[np.ndarray], np.ndarray] = fused.__getitem__
+                top = self._rescored(top, fused_of)
         else:  # a scope's passages alone: the work is the scope's, whatever the library's size
             top = self._top_of(scope.pool, self._fused_at(scope.pool, unit_dense, unit_keyword, config))
             fused_of = functools.partial(
@@ -301,36 +306,37 @@ class Ranker:
         )
         return Ranking(ranked=ranked, unit_dense=unit_dense, unit_keyword=unit_keyword, later_tables=later)
 
-    def _exact_at_top(
+    def _exact_fused(
         self,
-        top: list[tuple[int, float]],
+        positions: np.ndarray,
         *,
         vector: np.ndarray,
         unit_dense: np.ndarray,
         unit_keyword: np.ndarray,
+        floor: np.float32,
         asks_definition: bool,
         config: RankingConfig,
-    ) -> list[tuple[int, float]]:
-        """The shortlist of a large library, its passages scored again with every unit's exact dense
-        score (the lists gave the nearest units only): their order, answer spans and what the
-        checks read are those of exact scores. `unit_dense` is updated in place."""
-        positions = np.array(sorted(p for p, _ in top), dtype=np.int64)
-        positions = positions[self._has_units[positions]]
-        if not len(positions):
-            return top
-        units, _ = runs(self.unit_starts[positions], self.unit_ends[positions])
-        scores = self.dense.exact(vector, units)
-        if not asks_definition:
-            scores[self.is_entry[units]] *= config.entry_weight
-        unit_dense[units] = scores
+    ) -> np.ndarray:
+        """The fused scores of the passages at `positions` (ascending) from their units' exact dense
+        scores, floored and weighed as `rank` does every unit's; `unit_dense` takes those scores."""
+        positions = np.asarray(positions, dtype=np.int64)
+        with_units = positions[self._has_units[positions]]
+        if len(with_units):
+            units, _ = runs(self.unit_starts[with_units], self.unit_ends[with_units])
+            scores = np.maximum(self.dense.scores(vector, units), floor)
+            if not asks_definition:
+                scores[self.is_entry[units]] *= config.entry_weight
+            unit_dense[units] = scores
         if config.keyword_saturation > 0:
-            rescored = self._fused_at(positions, unit_dense, unit_keyword, config)
-        else:  # keywords relative to the best passage's: a pass over every passage (tuning only)
-            rescored = self.fused_scores(unit_dense, unit_keyword, config)[positions]
-        ranked = dict(top)
-        ranked.update(zip(positions.tolist(), rescored.tolist(), strict=True))
-        pool = np.array(sorted(ranked), dtype=np.int64)
-        return self._top_of(pool, np.array([ranked[p] for p in pool.tolist()], dtype=np.float32))
+            return self._fused_at(positions, unit_dense, unit_keyword, config)
+        return self.fused_scores(unit_dense, unit_keyword, config)[positions]  # tuning settings only
+
+    def _rescored(
+        self, top: list[tuple[int, float]], fused_of: Callable[[np.ndarray], np.ndarray]
+    ) -> list[tuple[int, float]]:
+        """The shortlist in the order of its passages' scores given by `fused_of`."""
+        pool = np.array(sorted(p for p, _ in top), dtype=np.int64)
+        return self._top_of(pool, fused_of(pool)) if len(pool) else top
 
     def scope(self, docs: Sequence[str] | None) -> Scope | None:
         """The units and passages of some reports (None: the whole library). A report's passages,

@@ -507,3 +507,21 @@ def test_short_texts_are_tokenized_once_and_each_caller_gets_its_own_list() -> N
     long = question + " more" * text.CACHED_CHARS
     assert text.tokenize(long) == text._tokenize(long) and text.normalise(long) == text._normalise(long)
     assert text.normalise(question) == text._normalise(question)
+
+
+def test_acronyms_used_all_over_are_counted_in_every_form() -> None:
+    """Capitalised acronyms are counted from each passage's capitalised words; one with no capital
+    ('mph') or with other characters ('A&E') by its own pattern, as before."""
+    from types import SimpleNamespace
+
+    from qa.query import _common_acronym_expansions
+
+    texts = ["The DIPs and the A&E unit at 30 mph.", "DIP work.", "Nothing here.", "SDIP is another."]
+    corpus = SimpleNamespace(passages=[SimpleNamespace(text=text) for text in texts])
+    acronyms = {
+        "DIP": "Drug Interventions Programme",
+        "A&E": "Accident and Emergency",
+        "mph": "miles per hour",
+    }
+    assert _common_acronym_expansions(corpus, acronyms, 0.5) == {"Drug Interventions Programme"}  # type: ignore[arg-type]
+    assert _common_acronym_expansions(corpus, acronyms, 0.25) == set(acronyms.values())  # type: ignore[arg-type]
