@@ -773,12 +773,8 @@ def _reused(index_dir: Path, record: dict | None, doc: str) -> tuple[dict | None
 def _reused_places(index_dir: Path, old: dict, places: list[str], embedder: Embedder) -> np.ndarray:
     """The place vectors of the saved index when its places are the same (read in the same batch,
     so the same vectors), else the places encoded again."""
-    if old.get("places") == places and isinstance(old.get("files"), dict):
-        with contextlib.suppress(OSError, ValueError, StaleIndex):
-            path = _build_folder(index_dir, old) / PLACES_FILE
-            if store.file_digest(path) == old["files"].get(PLACES_FILE):
-                return np.load(path, allow_pickle=False)
-    return _place_vectors(places, embedder)
+    saved = _saved_array(index_dir, old, PLACES_FILE) if old.get("places") == places else None
+    return saved if saved is not None else _place_vectors(places, embedder)
 
 
 def _lists_centroids(
@@ -787,7 +783,7 @@ def _lists_centroids(
     """The saved index's list centroids while they still serve this many units (an add moves no
     other question's candidates), else centroids trained on every unit's vector; and the number of
     units they were trained on."""
-    saved, trained_on = _saved_centroids(index_dir, old), old.get(LISTS_TRAINED_ON)
+    saved, trained_on = _saved_array(index_dir, old, LISTS_FILE), old.get(LISTS_TRAINED_ON)
     if isinstance(trained_on, int) and ann.reusable(
         saved, trained_on=trained_on, units=units, dimension=dimension
     ):
@@ -797,13 +793,13 @@ def _lists_centroids(
     return ann.train_centroids(vectors), len(vectors)
 
 
-def _saved_centroids(index_dir: Path, old: dict) -> np.ndarray | None:
-    """The list centroids of a saved build, when its manifest names them and their checksum holds."""
-    if not isinstance(old.get("files"), dict) or LISTS_FILE not in old["files"]:
+def _saved_array(index_dir: Path, old: dict, name: str) -> np.ndarray | None:
+    """An array file of the saved build, when its manifest names it and its checksum holds."""
+    if not isinstance(old.get("files"), dict) or name not in old["files"]:
         return None
     with contextlib.suppress(OSError, ValueError, StaleIndex):
-        path = _build_folder(index_dir, old) / LISTS_FILE
-        if store.file_digest(path) == old["files"][LISTS_FILE]:
+        path = _build_folder(index_dir, old) / name
+        if store.file_digest(path) == old["files"][name]:
             return np.load(path, allow_pickle=False)
     return None
 

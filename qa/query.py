@@ -530,17 +530,6 @@ def report_vocabulary(report: Report) -> Vocabulary:
     return frozenset(re.findall(r"[a-z0-9]+", normalise(text))), frozenset(tokenize(text))
 
 
-def _library_vocabulary(corpus: Corpus, vocabularies: Mapping[str, Vocabulary]) -> tuple[set[str], set[str]]:
-    """Every word and stem the library uses: the reports' vocabularies read when the index was built
-    (tokenising the library's text again took ~1.7 s of a 1,000-report start), or, for an analyser
-    over a bare corpus, the reports' text read now."""
-    if corpus.docs and all(doc in vocabularies for doc in corpus.docs):
-        words = set().union(*(vocabularies[doc][0] for doc in corpus.docs))
-        return words, set().union(*(vocabularies[doc][1] for doc in corpus.docs))
-    vocabulary = [report_vocabulary(report) for report in corpus.reports]
-    return set().union(*(v[0] for v in vocabulary)), set().union(*(v[1] for v in vocabulary))
-
-
 class QueryAnalyzer:
     """Turns a reader's question into a Query using only what the report itself says."""
 
@@ -567,7 +556,11 @@ class QueryAnalyzer:
         # What the reports write in lowercase: "rest" in the text is a word, not an acronym REST.
         self.lowercase_words = frozenset(re.findall(r"\b[a-z]+\b", body))
         headings = " ".join(f"{p.section} {p.heading}" for p in corpus.passages)
-        self._known_words, self._known_stems = _library_vocabulary(corpus, self._vocabularies)
+        # Every report's words and stems as saved with the index (tokenising the library's text
+        # again took ~1.7 s of a 1,000-report start); a report without them is read once.
+        vocabularies = [self._vocabulary_of(doc) for doc in corpus.docs]
+        self._known_words = set().union(*(words for words, _ in vocabularies))
+        self._known_stems = set().union(*(stems for _, stems in vocabularies))
         # A misspelling of six letters may be a five-letter word with one letter more ('pannel').
         self._spelling_vocabulary = sorted(w for w in self._known_words if len(w) >= SPELLING_MIN_LENGTH - 1)
         # The report's capitalised words, by their lowercase form: 'Databse' is corrected to the

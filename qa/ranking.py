@@ -141,9 +141,7 @@ class DenseScores:
         if not len(found):
             floor = np.float32(-1.0)
             return np.full(self.count, floor, dtype=np.float32), floor
-        floor = np.float32(
-            kth_largest(found, DENSE_CANDIDATES) if len(found) > DENSE_CANDIDATES else found.min()
-        )
+        floor = np.float32(kth_largest(found, min(len(found), DENSE_CANDIDATES)))  # all read: the lowest
         every = np.full(self.count, floor, dtype=np.float32)
         every[numbers] = np.maximum(found, floor)
         return every, floor
@@ -252,7 +250,7 @@ class Ranker:
         self.is_summary = np.array([p.id == SUMMARY_ID for p in corpus.passages], dtype=bool)
         self.passage_tokens = TokenMatrices(index.passage_tokens)
         self.dense = DenseScores(index.dense)
-        self.lists = index.lists if self.dense.count else None
+        self.lists = index.lists
 
     def rank(
         self,
